@@ -1,0 +1,533 @@
+"""StitchConnectHook: Airflow connection -> authenticated Stitch Connect API calls, sync and async.
+
+The endpoint logic lives in :mod:`airflow_provider_stitch.api.endpoints` as sans-I/O operations; this
+module only reads the connection, sends single HTTP attempts (``requests`` for sync callers, ``httpx``
+for triggers) and lets :func:`~airflow_provider_stitch.api.retry.with_retries` decide about retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urljoin
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_stitch import __version__
+from airflow_provider_stitch.api import endpoints
+from airflow_provider_stitch.api.endpoints import ClientAccount
+from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Operation, run_async, run_sync
+from airflow_provider_stitch.api.objects import (
+    ConnectionCheck,
+    Extraction,
+    Load,
+    Source,
+    Stream,
+    StreamSchema,
+)
+from airflow_provider_stitch.api.retry import RetryPolicy, with_retries
+from airflow_provider_stitch.exceptions import (
+    FailureKind,
+    StitchConfigurationError,
+    StitchTransportError,
+)
+from airflow_provider_stitch.hooks.settings import StitchSettings, check_url
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+    from airflow.sdk import Connection
+
+T = TypeVar("T")
+USER_AGENT = f"airflow-provider-stitch/{__version__}"
+
+
+def client_id_from_job_name(job_name: str) -> int | None:
+    """Job names are ``<stitch_client_id>.<source_id>.sync.<uuid>``."""
+    head = job_name.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+class StitchConnectHook(BaseHook):
+    """Talk to the Stitch Connect API with the tokens kept in an Airflow connection.
+
+    Connection fields: host = API base URL (default ``https://api.stitchdata.com``), password = the
+    client account's API access token (``ac_...``). Extras: ``stitch_client_id``, ``partner_id`` and
+    ``partner_secret`` (only for creating accounts), ``timeout``, ``retry_limit``, ``retry_delay``,
+    ``retry_max_delay``, ``retry_max_elapsed``, ``proxies``, ``app_url``.
+
+    Nothing is read at construction: the connection is looked up on first use (sync or async).
+
+    :param stitch_conn_id: The Airflow connection id.
+    :param retry_policy: Overrides the connection's retry settings (a policy or its ``to_dict()``).
+    :param timeout: Overrides the connection's per-request timeout, in seconds.
+    """
+
+    conn_name_attr = "stitch_conn_id"
+    default_conn_name = "stitch_default"
+    conn_type = "stitch"
+    hook_name = "Stitch"
+
+    def __init__(
+        self,
+        stitch_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.stitch_conn_id = stitch_conn_id
+        self._retry_override = (
+            RetryPolicy.from_dict(retry_policy) if isinstance(retry_policy, dict) else retry_policy
+        )
+        if timeout is not None and timeout <= 0:
+            raise StitchConfigurationError(f"timeout must be positive; got {timeout!r}")
+        self._timeout_override = timeout
+        self._settings: StitchSettings | None = None
+        self._client_id: int | None = None
+        self._session: requests.Session | None = None
+        self._async_client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(stitch_conn_id={self.stitch_conn_id!r})"
+
+    # --- connection ---------------------------------------------------------------------------
+
+    def _settings_from(self, conn: Connection) -> StitchSettings:
+        settings = StitchSettings.from_connection_fields(
+            host=conn.host, password=conn.password, extra=conn.extra, schema=conn.schema, port=conn.port
+        )
+        overrides: dict[str, Any] = {}
+        if self._retry_override is not None:
+            overrides["retry"] = self._retry_override
+        if self._timeout_override is not None:
+            overrides["timeout"] = self._timeout_override
+        if overrides:
+            from dataclasses import replace
+
+            settings = replace(settings, **overrides)
+        return settings
+
+    @property
+    def settings(self) -> StitchSettings:
+        """The validated connection (looked up once, sync). Secrets are registered with the masker."""
+        if self._settings is None:
+            settings = self._settings_from(self.get_connection(self.stitch_conn_id))
+            from airflow.sdk.log import mask_secret
+
+            for secret in settings.secrets:
+                mask_secret(secret)
+            self._settings = settings
+        return self._settings
+
+    async def aget_settings(self) -> StitchSettings:
+        """The async twin of :attr:`settings`: never blocks the triggerer's event loop."""
+        if self._settings is None:
+            settings = self._settings_from(await self.aget_connection(self.stitch_conn_id))
+            from airflow.sdk.log import amask_secret
+
+            for secret in settings.secrets:
+                await amask_secret(secret)
+            self._settings = settings
+        return self._settings
+
+    def use_settings(self, settings: StitchSettings) -> None:
+        """Use ``settings`` instead of looking up the connection (e.g. a just-created account's token)."""
+        self._settings = settings
+
+    # --- drivers ------------------------------------------------------------------------------
+
+    def run(self, operation: Operation[T]) -> T:
+        """Execute an operation from :mod:`~airflow_provider_stitch.api.endpoints` synchronously."""
+        settings = self.settings
+        return run_sync(with_retries(operation, settings.retry, self.log), self._send, time.sleep)
+
+    async def arun(self, operation: Operation[T]) -> T:
+        """Execute an operation asynchronously (httpx), for triggers."""
+        settings = await self.aget_settings()
+        return await run_async(with_retries(operation, settings.retry, self.log), self._asend, asyncio.sleep)
+
+    def _url(self, request: ApiRequest) -> str:
+        base = self.settings.base_url
+        if request.is_absolute:
+            # Only pre-signed log URLs are absolute; they get the same http-on-loopback-only rule.
+            return check_url(request.path, "The extraction log URL Stitch redirected to")
+        return urljoin(base + "/", request.path.lstrip("/"))
+
+    def _headers(self, request: ApiRequest) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
+        if request.form_body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if request.authenticated:
+            headers["Authorization"] = f"Bearer {self.settings.require_token()}"
+        return headers
+
+    def _send(self, request: ApiRequest) -> ApiResponse:
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+            self._session.trust_env = True
+            if self.settings.proxies:
+                self._session.proxies.update(self.settings.proxies)
+        try:
+            response = self._session.request(
+                request.method,
+                self._url(request),
+                params=dict(request.params) if request.params else None,
+                json=request.json_body if request.json_body is not None else None,
+                data=dict(request.form_body) if request.form_body is not None else None,
+                headers=self._headers(request),
+                timeout=self.settings.timeout,
+                allow_redirects=False,  # a redirect must never carry the token to another host
+            )
+        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            raise StitchTransportError(self._describe(request, exc), failure=FailureKind.NOT_SENT) from None
+        except requests.ConnectionError as exc:
+            kind = FailureKind.AMBIGUOUS if _reached_server(exc) else FailureKind.NOT_SENT
+            raise StitchTransportError(self._describe(request, exc), failure=kind) from None
+        except requests.Timeout as exc:
+            raise StitchTransportError(self._describe(request, exc), failure=FailureKind.AMBIGUOUS) from None
+        return ApiResponse(response.status_code, response.content, dict(response.headers))
+
+    async def _asend(self, request: ApiRequest) -> ApiResponse:
+        import httpx
+
+        settings = await self.aget_settings()
+        client = self._async_client
+        owned = client is None
+        if client is None:
+            client = self._new_async_client(settings)
+        try:
+            response = await client.request(
+                request.method,
+                self._url(request),
+                params=dict(request.params) if request.params else None,
+                json=request.json_body if request.json_body is not None else None,
+                data=dict(request.form_body) if request.form_body is not None else None,
+                headers=self._headers(request),
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise StitchTransportError(self._describe(request, exc), failure=FailureKind.NOT_SENT) from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise StitchTransportError(self._describe(request, exc), failure=FailureKind.AMBIGUOUS) from None
+        finally:
+            if owned:
+                await client.aclose()
+        return ApiResponse(response.status_code, response.content, dict(response.headers))
+
+    def _new_async_client(self, settings: StitchSettings) -> httpx.AsyncClient:
+        import httpx
+
+        proxy = None
+        if settings.proxies:
+            proxy = settings.proxies.get("https") or settings.proxies.get("http")
+        return httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, proxy=proxy)
+
+    async def __aenter__(self) -> StitchConnectHook:
+        """Reuse one HTTP client for every async call inside ``async with hook:`` (one per trigger run)."""
+        self._async_client = self._new_async_client(await self.aget_settings())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    @staticmethod
+    def _describe(request: ApiRequest, exc: BaseException) -> str:
+        where = "(pre-signed log URL)" if request.is_absolute else request.path
+        # The exception's own text can hold a URL but never our headers; keep its class and a short reason.
+        reason = str(exc).split("(Caused by", 1)[0].strip()[:200]
+        return f"No answer from Stitch for {request.method} {where}: {type(exc).__name__}: {reason}"
+
+    # --- client account id ------------------------------------------------------------------------
+
+    def get_client_id(self) -> int:
+        """The client account id: from the connection, else discovered from the sources (then cached)."""
+        if self._client_id is None:
+            self._client_id = self.settings.stitch_client_id or _client_id_from_sources(self.list_sources())
+        return self._client_id
+
+    async def aget_client_id(self) -> int:
+        if self._client_id is None:
+            settings = await self.aget_settings()
+            self._client_id = settings.stitch_client_id or _client_id_from_sources(
+                await self.arun(endpoints.list_sources())
+            )
+        return self._client_id
+
+    # --- test connection ------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call (GET /v4/sources, outside the jobs rate limit)."""
+        try:
+            sources = self.run(endpoints.list_sources())
+        except Exception as exc:
+            return False, str(exc)
+        active = [s for s in sources if not s.is_deleted]
+        client_ids = {s.stitch_client_id for s in sources if s.stitch_client_id}
+        account = f" of client account {next(iter(client_ids))}" if len(client_ids) == 1 else ""
+        return (
+            True,
+            f"Connected to Stitch at {self.settings.base_url}: {len(active)} active source(s){account}.",
+        )
+
+    # --- accounts and sessions ------------------------------------------------------------------
+
+    def create_account(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        company: str,
+        email: str,
+        region: str | None = None,
+    ) -> ClientAccount:
+        """Create a client account with the connection's partner credentials (partners only).
+
+        The returned token is registered with the secret masker; keep it out of XCom and logs.
+        """
+        settings = self.settings
+        if not settings.partner_id or not settings.partner_secret:
+            raise StitchConfigurationError(
+                f"Connection {self.stitch_conn_id!r} has no partner credentials: set the 'partner_id' and "
+                "'partner_secret' extras (both start with 'oc_') to create client accounts."
+            )
+        account = self.run(
+            endpoints.create_account(
+                partner_id=settings.partner_id,
+                partner_secret=settings.partner_secret,
+                first_name=first_name,
+                last_name=last_name,
+                company=company,
+                email=email,
+                region=region,
+            )
+        )
+        _mask(account.access_token)
+        return account
+
+    def exchange_oauth_code(self, code: str) -> ClientAccount:
+        """Exchange an OAuth authorization code (partner flow, §2.3) for the account's token."""
+        settings = self.settings
+        if not settings.partner_secret:
+            raise StitchConfigurationError(
+                f"Connection {self.stitch_conn_id!r} has no 'partner_secret' extra "
+                "(the partner secret is the OAuth client_secret)."
+            )
+        account = self.run(endpoints.exchange_oauth_code(partner_secret=settings.partner_secret, code=code))
+        _mask(account.access_token)
+        return account
+
+    def create_ephemeral_session(self) -> str:
+        token = self.run(endpoints.create_ephemeral_session())
+        _mask(token)
+        return token
+
+    # --- destinations ---------------------------------------------------------------------------
+
+    def list_destinations(self) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_destinations())
+
+    def create_destination(self, **kwargs: Any) -> dict[str, Any]:
+        return self.run(endpoints.create_destination(**kwargs))
+
+    def update_destination(self, destination_id: int, properties: dict[str, Any]) -> dict[str, Any]:
+        return self.run(endpoints.update_destination(destination_id, properties=properties))
+
+    def delete_destination(self, destination_id: int) -> Any:
+        return self.run(endpoints.delete_destination(destination_id))
+
+    def list_destination_types(self) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_destination_types())
+
+    def get_destination_type(self, destination_type: str) -> dict[str, Any]:
+        return self.run(endpoints.get_destination_type(destination_type))
+
+    def get_destination_last_connection_check(self, destination_id: int) -> ConnectionCheck:
+        return self.run(endpoints.get_destination_last_connection_check(destination_id))
+
+    # --- sources --------------------------------------------------------------------------------
+
+    def list_sources(self, include_deleted: bool = True) -> list[Source]:
+        sources = self.run(endpoints.list_sources())
+        return sources if include_deleted else [s for s in sources if not s.is_deleted]
+
+    async def alist_sources(self) -> list[Source]:
+        return await self.arun(endpoints.list_sources())
+
+    def get_source(self, source_id: int) -> Source:
+        return self.run(endpoints.get_source(source_id))
+
+    async def aget_source(self, source_id: int) -> Source:
+        return await self.arun(endpoints.get_source(source_id))
+
+    def create_source(self, **kwargs: Any) -> Source:
+        return self.run(endpoints.create_source(**kwargs))
+
+    def update_source(self, source_id: int, **kwargs: Any) -> Source:
+        return self.run(endpoints.update_source(source_id, **kwargs))
+
+    def pause_source(self, source_id: int) -> Source:
+        return self.run(endpoints.pause_source(source_id))
+
+    def unpause_source(self, source_id: int) -> Source:
+        return self.run(endpoints.unpause_source(source_id))
+
+    def delete_source(self, source_id: int) -> Source:
+        return self.run(endpoints.delete_source(source_id))
+
+    def list_source_types(self) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_source_types())
+
+    def get_source_type(self, source_type: str) -> dict[str, Any]:
+        return self.run(endpoints.get_source_type(source_type))
+
+    def get_last_connection_check(self, source_id: int) -> ConnectionCheck:
+        return self.run(endpoints.get_last_connection_check(source_id))
+
+    async def aget_last_connection_check(self, source_id: int) -> ConnectionCheck:
+        return await self.arun(endpoints.get_last_connection_check(source_id))
+
+    def find_source(self, name: str) -> Source:
+        """Resolve a source by ``name`` (schema name) or display name; deleted sources are ignored."""
+        return _match_source(self.list_sources(include_deleted=False), name)
+
+    # --- streams --------------------------------------------------------------------------------
+
+    def list_streams(self, source_id: int) -> list[Stream]:
+        return self.run(endpoints.list_streams(source_id))
+
+    async def alist_streams(self, source_id: int) -> list[Stream]:
+        return await self.arun(endpoints.list_streams(source_id))
+
+    def get_stream_schema(self, source_id: int, stream_id: int) -> StreamSchema:
+        return self.run(endpoints.get_stream_schema(source_id, stream_id))
+
+    def update_stream_metadata(self, source_id: int, streams: list[dict[str, Any]]) -> Any:
+        return self.run(endpoints.update_stream_metadata(source_id, streams))
+
+    # --- replication jobs -------------------------------------------------------------------------
+
+    def start_replication_job(self, source_id: int) -> str:
+        """Start a replication job; return its job name. Raises ``StitchJobAlreadyRunningError``."""
+        return self.run(endpoints.start_replication_job(source_id))
+
+    def stop_replication_job(self, source_id: int) -> Any:
+        return self.run(endpoints.stop_replication_job(source_id))
+
+    async def astop_replication_job(self, source_id: int) -> Any:
+        return await self.arun(endpoints.stop_replication_job(source_id))
+
+    # --- extractions, logs, loads (the rate-limited "jobs" endpoints) ---------------------------------
+
+    def list_extractions(self) -> list[Extraction]:
+        return self.run(endpoints.list_extractions(self.get_client_id()))
+
+    async def alist_extractions(self) -> list[Extraction]:
+        return await self.arun(endpoints.list_extractions(await self.aget_client_id()))
+
+    def get_extraction_logs(self, job_name: str) -> str:
+        client_id = client_id_from_job_name(job_name) or self.get_client_id()
+        return self.run(endpoints.get_extraction_logs(client_id, job_name))
+
+    async def aget_extraction_logs(self, job_name: str) -> str:
+        client_id = client_id_from_job_name(job_name) or await self.aget_client_id()
+        return await self.arun(endpoints.get_extraction_logs(client_id, job_name))
+
+    def list_loads(self) -> list[Load]:
+        return self.run(endpoints.list_loads(self.get_client_id()))
+
+    async def alist_loads(self) -> list[Load]:
+        return await self.arun(endpoints.list_loads(await self.aget_client_id()))
+
+    # --- Import API tokens ----------------------------------------------------------------------
+
+    def create_import_token(self, source_id: int) -> dict[str, Any]:
+        token = self.run(endpoints.create_import_token(source_id))
+        if isinstance(token, dict) and token.get("access_token"):
+            _mask(str(token["access_token"]))
+        return token
+
+    def list_import_tokens(self, source_id: int) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_import_tokens(source_id))
+
+    def delete_import_token(self, source_id: int, token_id: int) -> Source:
+        return self.run(endpoints.delete_import_token(source_id, token_id))
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def list_custom_emails(self) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_custom_emails())
+
+    def create_custom_email(self, email_address: str) -> dict[str, Any]:
+        return self.run(endpoints.create_custom_email(email_address))
+
+    def set_custom_email_disabled_at(self, email_id: int, disabled_at: str | None) -> dict[str, Any]:
+        return self.run(endpoints.set_custom_email_disabled_at(email_id, disabled_at))
+
+    def delete_custom_email(self, email_id: int) -> Any:
+        return self.run(endpoints.delete_custom_email(email_id))
+
+    def list_notification_hooks(self) -> list[dict[str, Any]]:
+        return self.run(endpoints.list_notification_hooks())
+
+    def create_notification_hook(self, url: str, destination_id: int) -> dict[str, Any]:
+        return self.run(endpoints.create_notification_hook(url=url, destination_id=destination_id))
+
+    def set_notification_hook_enabled(self, hook_id: int, enabled: bool) -> dict[str, Any]:
+        return self.run(endpoints.set_notification_hook_enabled(hook_id, enabled))
+
+    def delete_notification_hook(self, hook_id: int) -> Any:
+        return self.run(endpoints.delete_notification_hook(hook_id))
+
+
+def _mask(secret: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
+
+
+def _reached_server(exc: BaseException) -> bool:
+    """Whether a requests ConnectionError happened after the request was sent (reset, dropped answer)."""
+    text = repr(exc)
+    return any(marker in text for marker in ("RemoteDisconnected", "ConnectionResetError", "ProtocolError"))
+
+
+def _client_id_from_sources(sources: Sequence[Source]) -> int:
+    for source in sources:
+        if source.stitch_client_id:
+            return source.stitch_client_id
+    raise StitchConfigurationError(
+        "Cannot tell the Stitch client account id: the account has no sources to read it from. Set the "
+        "connection extra 'stitch_client_id' (the number in app URLs /client/<id>/...)."
+    )
+
+
+def _match_source(sources: Sequence[Source], name: str) -> Source:
+    wanted = name.strip()
+    for attribute in ("name", "display_name"):
+        matches = [s for s in sources if (getattr(s, attribute) or "") == wanted]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            ids = ", ".join(str(s.id) for s in matches)
+            raise StitchConfigurationError(
+                f"Several Stitch sources are named {wanted!r} (ids {ids}); use source_id."
+            )
+    import difflib
+
+    names = sorted({n for s in sources for n in (s.name, s.display_name) if n})
+    close = difflib.get_close_matches(wanted, names, n=3)
+    hint = (
+        f" Did you mean: {', '.join(close)}?" if close else f" Known sources: {', '.join(names) or 'none'}."
+    )
+    raise StitchConfigurationError(f"No active Stitch source is named {wanted!r}.{hint}")
