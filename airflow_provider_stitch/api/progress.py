@@ -289,9 +289,12 @@ def _stream_progress(
 def awaited_streams_from(
     record_counts: Mapping[str, int | None] | None, selected_streams: Iterable[str] | None
 ) -> list[str]:
-    """Streams to wait for: those the log shows had records; else every selected stream."""
-    if record_counts is not None and (record_counts or selected_streams is None):
-        return sorted(record_counts)
+    """Streams to wait for: those the log shows had records; else (no usable log) every selected stream.
+
+    Streams with zero new records never get a new load, so waiting for them would never end.
+    """
+    if record_counts:
+        return sorted(stream for stream, count in record_counts.items() if count != 0)
     return sorted(set(selected_streams or []))
 
 

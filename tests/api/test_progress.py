@@ -1,0 +1,249 @@
+"""The replication progress rules (layer 1): every phase and edge case, from API-shaped rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from airflow_provider_stitch.api.objects import Extraction, Load
+from airflow_provider_stitch.api.progress import (
+    JobRef,
+    Phase,
+    ProgressLog,
+    WaitFor,
+    assess_progress,
+    awaited_streams_from,
+)
+
+T0 = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.timezone.utc)
+JOB = "1001.2001.sync.aaaa"
+
+
+def ts(seconds: float) -> str:
+    return (T0 + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def extraction(
+    job_name: str = JOB, start: float = 1, end: float | None = 30, **statuses: object
+) -> Extraction:
+    row = {
+        "job_name": job_name,
+        "source_id": 2001,
+        "stitch_client_id": 1001,
+        "source_type": "tap-postgres",
+        "start_time": ts(start),
+        "completion_time": ts(end) if end is not None else None,
+        "discovery_exit_status": 0,
+        "discovery_description": None,
+        "tap_exit_status": 0,
+        "tap_description": None,
+        "target_exit_status": 0,
+        "target_description": None,
+    }
+    row.update(statuses)
+    return Extraction.from_api(row)
+
+
+def load(stream: str, at: float | None, error: dict | None = None, source: str = "shop_db") -> Load:
+    return Load.from_api(
+        {
+            "source_name": source,
+            "stream_name": stream,
+            "stitch_client_id": 1001,
+            "last_batch_loaded_at": ts(at) if at is not None else None,
+            "error_state": error,
+        }
+    )
+
+
+def job(name: str | None = JOB, started: float = 0.4) -> JobRef:
+    return JobRef(2001, "shop_db", name, T0 + dt.timedelta(seconds=started))
+
+
+STREAMS = ["customers", "orders", "products"]
+
+
+def test_not_listed_yet_is_extracting() -> None:
+    progress = assess_progress(job(), [])
+    assert progress.phase is Phase.EXTRACTING
+    assert not progress.is_terminal
+
+
+def test_older_job_in_the_row_means_ours_still_extracts() -> None:
+    older = extraction("1001.2001.sync.old", start=-600, end=-500)
+    assert assess_progress(job(), [older]).phase is Phase.EXTRACTING
+
+
+def test_running_row_with_null_statuses_is_extracting() -> None:
+    row = extraction(end=None, discovery_exit_status=0, tap_exit_status=None, target_exit_status=None)
+    progress = assess_progress(job(), [row])
+    assert progress.phase is Phase.EXTRACTING
+    assert progress.extraction is row
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("discovery", "FATAL: password authentication failed"),
+        ("tap", "HTTP 401"),
+        ("target", "batch too big"),
+    ],
+)
+def test_nonzero_exit_status_fails_with_stitch_reason(step: str, message: str) -> None:
+    row = extraction(**{f"{step}_exit_status": 1, f"{step}_description": message})
+    progress = assess_progress(job(), [row])
+    assert progress.phase is Phase.FAILED
+    assert step in progress.reason and message in progress.reason
+    result = progress.to_result()
+    assert result["status"] == "failed" and result["exit_statuses"][step] == 1
+
+
+def test_terminated_is_cancelled() -> None:
+    row = extraction(
+        discovery_exit_status=None,
+        tap_exit_status=None,
+        target_exit_status=None,
+        discovery_description="Terminated",
+        tap_description="Terminated",
+        target_description="Terminated",
+    )
+    assert assess_progress(job(), [row]).phase is Phase.CANCELLED
+
+
+def test_completed_without_any_status_fails_rather_than_waiting_forever() -> None:
+    row = extraction(discovery_exit_status=None, tap_exit_status=None, target_exit_status=None)
+    progress = assess_progress(job(), [row])
+    assert progress.phase is Phase.FAILED
+
+
+def test_wait_for_extraction_succeeds_at_extraction_end() -> None:
+    progress = assess_progress(job(), [extraction()], wait_for=WaitFor.EXTRACTION)
+    assert progress.phase is Phase.SUCCEEDED
+    assert progress.to_result()["extraction_completion"] == ts(30)
+
+
+def test_loads_wait_asks_for_streams_then_loads() -> None:
+    first = assess_progress(job(), [extraction()])
+    assert first.phase is Phase.PREPARING
+    assert first.needs_awaited_streams and first.needs_loads
+    second = assess_progress(job(), [extraction()], awaited_streams=STREAMS)
+    assert second.phase is Phase.PREPARING and second.needs_loads
+    assert [s.status for s in second.streams] == ["waiting"] * 3
+
+
+def test_preparing_loading_succeeded() -> None:
+    stale = [load(s, at=-100) for s in STREAMS]  # loads of an earlier job
+    progress = assess_progress(job(), [extraction()], loads=stale, awaited_streams=STREAMS)
+    assert progress.phase is Phase.PREPARING
+
+    partial = [load("customers", 35), load("orders", 36), load("products", -100)]
+    progress = assess_progress(job(), [extraction()], loads=partial, awaited_streams=STREAMS)
+    assert progress.phase is Phase.LOADING
+    assert progress.summary() == (
+        "shop_db job 1001.2001.sync.aaaa: loading 2/3 streams (customers, orders done; products waiting)"
+    )
+
+    done = [*partial[:2], load("products", 30)]  # same second as completion counts as loaded
+    progress = assess_progress(job(), [extraction()], loads=done, awaited_streams=STREAMS)
+    assert progress.phase is Phase.SUCCEEDED
+    assert progress.to_result()["streams"]["products"] == {
+        "status": "loaded",
+        "loaded_at": ts(30),
+        "error": None,
+    }
+
+
+def test_loads_of_other_sources_do_not_count() -> None:
+    other = [load(s, 40, source="crm") for s in STREAMS]
+    progress = assess_progress(job(), [extraction()], loads=other, awaited_streams=STREAMS)
+    assert progress.phase is Phase.PREPARING
+
+
+def test_null_loaded_at_without_error_is_waiting() -> None:
+    rows = [load("customers", None)]
+    progress = assess_progress(job(), [extraction()], loads=rows, awaited_streams=["customers"])
+    assert progress.phase is Phase.PREPARING
+
+
+def test_error_state_fails_with_warehouse_message() -> None:
+    error = {"notification_data": {"warehouse_message": "permission denied for schema shop_db", "error": "X"}}
+    rows = [load("customers", 35), load("orders", None, error=error)]
+    progress = assess_progress(job(), [extraction()], loads=rows, awaited_streams=["customers", "orders"])
+    assert progress.phase is Phase.FAILED
+    assert "orders: permission denied for schema shop_db" in progress.reason
+
+
+def test_no_stream_with_records_succeeds_without_loads() -> None:
+    progress = assess_progress(job(), [extraction()], awaited_streams=[])
+    assert progress.phase is Phase.SUCCEEDED
+    assert "nothing to load" in progress.reason
+
+
+def test_attached_job_is_the_first_completion_after_attaching() -> None:
+    attached = job(name=None, started=10)
+    running_before = extraction("1001.2001.sync.prev", start=-300, end=-200)
+    assert assess_progress(attached, [running_before]).phase is Phase.EXTRACTING
+    # The job we attached to began before we attached; it is ours once it completes after that.
+    ours = extraction("1001.2001.sync.bbbb", start=5, end=40)
+    progress = assess_progress(attached, [ours], wait_for=WaitFor.EXTRACTION)
+    assert progress.phase is Phase.SUCCEEDED
+    assert progress.job_name == "1001.2001.sync.bbbb"
+
+
+def test_newer_job_supersedes_ours() -> None:
+    newer = extraction("1001.2001.sync.newer", start=100, end=130)
+    progress = assess_progress(job(), [newer], wait_for=WaitFor.EXTRACTION)
+    assert progress.phase is Phase.SUCCEEDED
+    assert progress.superseded_by == "1001.2001.sync.newer"
+    assert progress.to_result()["superseded_by"] == "1001.2001.sync.newer"
+
+
+def test_rows_of_other_sources_are_ignored() -> None:
+    other = Extraction.from_api({**extraction().raw, "source_id": 9999})
+    assert assess_progress(job(), [other]).phase is Phase.EXTRACTING
+
+
+def test_awaited_streams_prefer_the_log_then_selected() -> None:
+    assert awaited_streams_from({"orders": 5, "customers": None}, ["customers", "orders", "products"]) == [
+        "customers",
+        "orders",
+    ]
+    assert awaited_streams_from(None, ["orders", "customers"]) == ["customers", "orders"]
+    # Streams the log shows with zero records get no new load: never wait for them.
+    assert awaited_streams_from({"orders": 0, "customers": 0}, ["orders", "customers"]) == []
+    # A log that names no stream at all says nothing: fall back to the selected streams.
+    assert awaited_streams_from({}, ["orders"]) == ["orders"]
+    assert awaited_streams_from({}, None) == []
+
+
+def test_progress_log_reports_only_changes() -> None:
+    tracker = ProgressLog()
+    progress = assess_progress(job(), [])
+    assert tracker.changed(progress) is not None
+    assert tracker.changed(assess_progress(job(), [])) is None
+    assert tracker.changed(assess_progress(job(), [extraction()], wait_for=WaitFor.EXTRACTION)) is not None
+
+
+def test_result_is_json_serialisable_and_has_every_key() -> None:
+    import json
+
+    progress = assess_progress(
+        job(), [extraction()], loads=[load(s, 31) for s in STREAMS], awaited_streams=STREAMS
+    )
+    result = progress.to_result(stitch_client_id=1001, url="https://app.stitchdata.com/client/1001")
+    assert json.loads(json.dumps(result)) == result
+    assert set(result) == {
+        "source_id",
+        "source_name",
+        "job_name",
+        "stitch_client_id",
+        "status",
+        "reason",
+        "extraction_start",
+        "extraction_completion",
+        "exit_statuses",
+        "streams",
+        "superseded_by",
+        "url",
+    }

@@ -1,0 +1,168 @@
+"""The retry policy, driven through the real sync driver with a scripted transport (no sockets)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from airflow_provider_stitch.api import endpoints
+from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, run_sync
+from airflow_provider_stitch.api.retry import RetryPolicy, with_retries
+from airflow_provider_stitch.exceptions import (
+    FailureKind,
+    StitchAPIError,
+    StitchJobAlreadyRunningError,
+    StitchTransportError,
+)
+
+
+class ScriptedTransport:
+    """Answers requests from a script: an ApiResponse, or an exception to raise."""
+
+    def __init__(self, *script: ApiResponse | Exception) -> None:
+        self.script = list(script)
+        self.sent: list[ApiRequest] = []
+        self.waits: list[float] = []
+
+    def send(self, request: ApiRequest) -> ApiResponse:
+        self.sent.append(request)
+        item = self.script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def run(self, operation, policy: RetryPolicy | None = None):  # type: ignore[no-untyped-def]
+        program = with_retries(operation, policy or RetryPolicy(max_attempts=4, initial_delay=0.5))
+        return run_sync(program, self.send, self.sleep)
+
+
+OK_SOURCES = ApiResponse(200, b'[{"id": 1, "name": "a", "type": "platform.x", "stitch_client_id": 7}]')
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(status: int, caplog: pytest.LogCaptureFixture) -> None:
+    transport = ScriptedTransport(ApiResponse(status, b"oops"), OK_SOURCES)
+    with caplog.at_level(logging.WARNING):
+        sources = transport.run(endpoints.list_sources())
+    assert [s.id for s in sources] == [1]
+    assert len(transport.sent) == 2 and len(transport.waits) == 1
+    assert f"HTTP {status}" in caplog.text and "attempt 1 of 4" in caplog.text
+
+
+def test_retry_after_is_honoured() -> None:
+    transport = ScriptedTransport(ApiResponse(429, b"{}", {"Retry-After": "7"}), OK_SOURCES)
+    transport.run(endpoints.list_sources())
+    assert transport.waits[0] >= 7.0
+
+
+def test_retry_after_is_capped_by_max_delay() -> None:
+    transport = ScriptedTransport(ApiResponse(429, b"{}", {"Retry-After": "9999"}), OK_SOURCES)
+    transport.run(endpoints.list_sources(), RetryPolicy(max_attempts=3, max_delay=5, max_elapsed=60))
+    assert transport.waits == [5.0]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409])
+def test_other_4xx_are_never_retried(status: int) -> None:
+    transport = ScriptedTransport(ApiResponse(status, b'{"message": "no"}'))
+    with pytest.raises(StitchAPIError) as info:
+        transport.run(endpoints.list_sources())
+    assert info.value.status == status
+    assert len(transport.sent) == 1 and transport.waits == []
+
+
+def test_attempts_are_bounded() -> None:
+    transport = ScriptedTransport(*[ApiResponse(503, b"down")] * 4)
+    with pytest.raises(StitchAPIError) as info:
+        transport.run(endpoints.list_sources())
+    assert info.value.status == 503
+    assert len(transport.sent) == 4 and len(transport.waits) == 3
+
+
+def test_total_time_is_bounded() -> None:
+    transport = ScriptedTransport(ApiResponse(429, b"{}", {"Retry-After": "30"}), OK_SOURCES)
+    with pytest.raises(StitchAPIError):
+        transport.run(endpoints.list_sources(), RetryPolicy(max_attempts=5, max_delay=60, max_elapsed=10))
+    assert len(transport.sent) == 1
+
+
+def test_waits_grow_exponentially_with_jitter() -> None:
+    policy = RetryPolicy(initial_delay=1.0, max_delay=8.0)
+    for attempt, bound in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (6, 8.0)]:
+        samples = [policy.backoff(attempt) for _ in range(200)]
+        assert max(samples) <= bound and min(samples) >= 0
+        assert max(samples) > bound / 2  # jitter spreads over the whole range
+
+
+def test_connection_errors_are_retried() -> None:
+    transport = ScriptedTransport(
+        StitchTransportError("refused", failure=FailureKind.NOT_SENT),
+        StitchTransportError("reset", failure=FailureKind.AMBIGUOUS),
+        OK_SOURCES,
+    )
+    assert transport.run(endpoints.list_sources())[0].stitch_client_id == 7
+    assert len(transport.sent) == 3
+
+
+def test_non_idempotent_request_is_not_resent_after_an_ambiguous_failure() -> None:
+    transport = ScriptedTransport(StitchTransportError("read timeout", failure=FailureKind.AMBIGUOUS))
+    with pytest.raises(StitchTransportError, match="may have reached Stitch"):
+        transport.run(endpoints.create_source(display_name="Shop", type="platform.postgres"))
+    assert len(transport.sent) == 1
+
+
+def test_non_idempotent_request_is_not_resent_after_a_5xx_but_is_after_a_429() -> None:
+    transport = ScriptedTransport(ApiResponse(500, b"boom"))
+    with pytest.raises(StitchAPIError):
+        transport.run(endpoints.create_source(display_name="Shop", type="platform.postgres"))
+    assert len(transport.sent) == 1
+    created = ApiResponse(200, b'{"id": 5, "name": "shop", "type": "platform.postgres"}')
+    transport = ScriptedTransport(ApiResponse(429, b"{}"), created)
+    assert transport.run(endpoints.create_source(display_name="Shop", type="platform.postgres")).id == 5
+
+
+def test_non_idempotent_request_is_resent_when_it_never_left() -> None:
+    created = ApiResponse(200, b'{"id": 5, "name": "shop", "type": "platform.postgres"}')
+    transport = ScriptedTransport(StitchTransportError("refused", failure=FailureKind.NOT_SENT), created)
+    assert transport.run(endpoints.create_source(display_name="Shop", type="platform.postgres")).id == 5
+
+
+def test_start_job_resent_after_lost_answer_reports_the_running_job_as_probably_ours() -> None:
+    running = ApiResponse(200, b'{"error": {"type": "already_running", "message": "one already exists"}}')
+    transport = ScriptedTransport(
+        StitchTransportError("read timeout", failure=FailureKind.AMBIGUOUS), running
+    )
+    with pytest.raises(StitchJobAlreadyRunningError) as info:
+        transport.run(endpoints.start_replication_job(2001))
+    assert info.value.after_ambiguous_failure is True
+    assert info.value.source_id == 2001 and info.value.status == 200
+
+
+def test_start_job_already_running_without_earlier_failure() -> None:
+    running = ApiResponse(200, b'{"error": {"type": "already_running", "message": "one already exists"}}')
+    with pytest.raises(StitchJobAlreadyRunningError) as info:
+        ScriptedTransport(running).run(endpoints.start_replication_job(2001))
+    assert info.value.after_ambiguous_failure is False
+
+
+def test_start_job_returns_its_name() -> None:
+    started = ApiResponse(200, b'{"job_name": "1001.2001.sync.abc"}')
+    transport = ScriptedTransport(started)
+    assert transport.run(endpoints.start_replication_job(2001)) == "1001.2001.sync.abc"
+    assert transport.sent[0].json_body == {}
+
+
+def test_start_job_without_job_name_is_an_error() -> None:
+    with pytest.raises(StitchAPIError, match="no job_name"):
+        ScriptedTransport(ApiResponse(200, b"{}")).run(endpoints.start_replication_job(2001))
+
+
+def test_policy_round_trips_and_validates() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_delay=0.25, max_delay=4, max_elapsed=30)
+    assert RetryPolicy.from_dict(policy.to_dict()) == policy
+    assert RetryPolicy.from_dict(None) == RetryPolicy()
+    with pytest.raises(ValueError, match="at least 1"):
+        RetryPolicy(max_attempts=0)
