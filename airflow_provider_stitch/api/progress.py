@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_stitch.api.logs import _REPLICATED as _RECORD_COUNT_LINE
-from airflow_provider_stitch.api.logs import stream_record_counts
 from airflow_provider_stitch.api.objects import Extraction, Load, format_timestamp
 
 TERMINATED = "terminated"
@@ -297,24 +295,6 @@ def awaited_streams_from(
     """
     if record_counts:
         return sorted(stream for stream, count in record_counts.items() if count != 0)
-    return sorted(set(selected_streams or []))
-
-
-def awaited_streams_from_log(log_text: str | None, selected_streams: Iterable[str] | None) -> list[str]:
-    """Streams to wait for, from an extraction log (None when it could not be read).
-
-    Unlike :func:`awaited_streams_from` on parsed counts, this tells apart a log whose tap reported
-    zero records for every stream (nothing will load: wait for no stream) from a log that reports no
-    counts at all (fall back to the selected streams). Stitch never loads a stream that had no records,
-    so waiting for it would only run into the deadline.
-    """
-    if log_text is None:
-        return sorted(set(selected_streams or []))
-    counts = stream_record_counts(log_text)
-    if counts:
-        return sorted(counts)
-    if _RECORD_COUNT_LINE.search(log_text):
-        return []
     return sorted(set(selected_streams or []))
 
 

@@ -1,9 +1,9 @@
-"""Edge cases of the progress rules found while wiring them into operators, sensors and triggers."""
+"""Edge cases of the progress rules, as the operators, sensors and triggers chain them."""
 
 from __future__ import annotations
 
 from airflow_provider_stitch.api.logs import stream_record_counts
-from airflow_provider_stitch.api.progress import awaited_streams_from, awaited_streams_from_log
+from airflow_provider_stitch.api.progress import awaited_streams_from
 
 ALL_ZERO_LOG = (
     '2026-11-28 12:00:01,000Z tap - INFO replicated 0 records from "customers" endpoint\n'
@@ -20,19 +20,19 @@ NO_COUNTS_LOG = "2026-11-28 12:00:01,000Z main - INFO Starting replication job\n
 SELECTED = ["customers", "orders", "products"]
 
 
+def awaited(log_text: str) -> list[str]:
+    """What every wait does: parse the log, then pick the streams (selected ones as the fallback)."""
+    return awaited_streams_from(stream_record_counts(log_text), SELECTED)
+
+
 def test_a_log_with_only_zero_counts_awaits_no_stream() -> None:
-    # Chaining the log parser into awaited_streams_from loses this case: zero counts are dropped, so
-    # the empty result falls back to the selected streams, and a wait for loads that never come
-    # would run into its deadline.
-    assert awaited_streams_from(stream_record_counts(ALL_ZERO_LOG), SELECTED) == SELECTED
-    assert awaited_streams_from_log(ALL_ZERO_LOG, SELECTED) == []
+    # Stitch never loads a stream without records: waiting for one would only run into the deadline.
+    assert awaited(ALL_ZERO_LOG) == []
 
 
 def test_a_log_with_some_zero_counts_awaits_only_streams_with_records() -> None:
-    assert awaited_streams_from_log(SOME_ZERO_LOG, SELECTED) == ["orders"]
+    assert awaited(SOME_ZERO_LOG) == ["orders"]
 
 
-def test_a_log_without_counts_or_no_log_falls_back_to_selected_streams() -> None:
-    assert awaited_streams_from_log(NO_COUNTS_LOG, SELECTED) == SELECTED
-    assert awaited_streams_from_log(None, ["orders", "customers", "orders"]) == ["customers", "orders"]
-    assert awaited_streams_from_log(None, None) == []
+def test_a_log_without_counts_falls_back_to_selected_streams() -> None:
+    assert awaited(NO_COUNTS_LOG) == SELECTED
