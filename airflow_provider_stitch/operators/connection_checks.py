@@ -1,0 +1,299 @@
+"""StitchConnectionCheckOperator: gate a pipeline on a passing Stitch connection check.
+
+Two modes:
+
+- **check the latest** (no ``properties``): read the source's (or destination's) last connection check;
+  if it is still running, wait for it; fail with Stitch's own message if it failed.
+- **start a fresh check** (``properties`` and/or ``properties_conn_id``): Stitch has no "run a check"
+  endpoint; updating properties starts one (§11.6). The operator PUTs the properties (e.g. rotated
+  credentials read from another Airflow connection), then waits for *the check that update started*:
+  the one named by the update's ``check_job_name``, or, failing that, one started at or after the
+  update's ``updated_at`` (both Stitch's clock).
+
+Blocking and deferrable modes share
+:func:`~airflow_provider_stitch.api.connection_checks.judge_connection_check` and return the
+same dict: ``{"target", "object_id", "status", "message", "check_name",
+"completion_time"}``. Every wait has a deadline (``timeout``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import conf
+
+from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError, StitchError
+from airflow_provider_stitch.operators.sources import (
+    _StitchOperator,
+    check_mapping,
+    coerce_id,
+    describe_api_error,
+    is_templated,
+    properties_from_connection,
+    rendered_mapping,
+    resolve_source,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_stitch.api.connection_checks import CheckVerdict
+    from airflow_provider_stitch.api.objects import ConnectionCheck
+    from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+
+
+class StitchConnectionCheckError(StitchError):
+    """The connection check failed, could not be read, or did not finish in time."""
+
+    def __init__(self, message: str, *, result: dict[str, Any] | None = None) -> None:
+        self.result = result or {}
+        super().__init__(message)
+
+
+class StitchConnectionCheckOperator(_StitchOperator):
+    """Wait for a Stitch connection check to pass; fail with Stitch's reason if it does not.
+
+    :param source_id: The source to check; or
+    :param source_name: its schema or display name (resolved at run time); or
+    :param destination_id: a destination to check instead. Destination checks use
+        ``/v4/destinations/{id}/last-connection-check``, which Stitch defines but leaves out of its
+        published reference: it works where the server offers it (the emulator does).
+    :param properties: Properties to update first (templated mapping), which starts a fresh check.
+    :param properties_conn_id: An Airflow connection whose fields are added to ``properties`` (e.g.
+        rotated credentials); see ``properties_conn_fields``.
+    :param properties_conn_fields: Connection attribute -> property name (default host, port,
+        login -> username, password, schema -> database; ``extra.<key>`` reads an extra).
+    :param poll_interval: Seconds between polls (connection-check reads are not rate-limited).
+    :param timeout: Seconds to wait for the check in total; then the task fails.
+    :param deferrable: Wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = (
+        "source_id",
+        "source_name",
+        "destination_id",
+        "properties",
+        "properties_conn_id",
+        "stitch_conn_id",
+    )
+    template_fields_renderers = {"properties": "json"}
+    ui_color = "#e8f4fc"
+
+    def __init__(
+        self,
+        *,
+        source_id: int | str | None = None,
+        source_name: str | None = None,
+        destination_id: int | str | None = None,
+        properties: Mapping[str, Any] | str | None = None,
+        properties_conn_id: str | None = None,
+        properties_conn_fields: Mapping[str, str] | None = None,
+        poll_interval: float = 10.0,
+        timeout: float = 900.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        stitch_conn_id: str = "stitch_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
+        given = [
+            name
+            for name, value in (
+                ("source_id", source_id),
+                ("source_name", source_name),
+                ("destination_id", destination_id),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise StitchConfigurationError(
+                "Pass exactly one of source_id, source_name and destination_id"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        for name, value in (("source_id", source_id), ("destination_id", destination_id)):
+            if value is not None and not is_templated(value):
+                coerce_id(value, name)
+        check_mapping(properties, "properties")
+        if not poll_interval > 0:
+            raise StitchConfigurationError(f"poll_interval must be positive; got {poll_interval!r}")
+        if not timeout > 0:
+            raise StitchConfigurationError(f"timeout must be positive; got {timeout!r}")
+        self.source_id = source_id
+        self.source_name = source_name
+        self.destination_id = destination_id
+        self.properties = properties
+        self.properties_conn_id = properties_conn_id
+        self.properties_conn_fields = dict(properties_conn_fields) if properties_conn_fields else None
+        self.poll_interval = float(poll_interval)
+        self.timeout = float(timeout)
+        self.deferrable = deferrable
+
+    # --- what to check ----------------------------------------------------------------------------
+
+    def _new_properties(self) -> dict[str, Any]:
+        properties = rendered_mapping(self.properties, "properties")
+        if self.properties_conn_id:
+            properties.update(
+                properties_from_connection(self.properties_conn_id, self.properties_conn_fields)
+            )
+        return properties
+
+    def _fetch(self, hook: StitchConnectHook, target: str, object_id: int) -> ConnectionCheck | None:
+        from airflow_provider_stitch.exceptions import StitchNotFoundError
+
+        try:
+            if target == "source":
+                return hook.get_last_connection_check(object_id)
+            return hook.get_destination_last_connection_check(object_id)
+        except StitchNotFoundError:
+            return None  # no check yet; the object itself was found before
+
+    def _start(self, hook: StitchConnectHook) -> dict[str, Any]:
+        """Resolve the object and, with properties, start a fresh check. Returns the wait parameters."""
+        properties = self._new_properties()
+        if self.destination_id is not None:
+            target, object_id = "destination", coerce_id(self.destination_id, "destination_id")
+            subject = f"destination {object_id}"
+            if not properties:
+                return {"target": target, "object_id": object_id, "subject": subject, "fresh": False}
+            self.log.info(
+                "Updating %s properties (%s) to start a connection check.",
+                subject,
+                ", ".join(sorted(properties)),
+            )
+            try:
+                destination = hook.update_destination(object_id, properties)
+            except StitchAPIError as exc:
+                raise StitchConfigurationError(describe_api_error(exc, f"the update of {subject}")) from None
+            return {
+                "target": target,
+                "object_id": object_id,
+                "subject": subject,
+                "fresh": True,
+                "expected_check_name": destination.get("check_job_name"),
+                "started_after": destination.get("updated_at"),
+            }
+
+        source = resolve_source(hook, self.source_id, self.source_name)
+        subject = f"source {source.label}"
+        if source.is_deleted:
+            raise StitchConfigurationError(f"Stitch {subject} is deleted.")
+        if not properties:
+            return {
+                "target": "source",
+                "object_id": source.id,
+                "subject": subject,
+                "fresh": False,
+                "step": source.current_step_type,
+            }
+        previous_check = source.check_job_name
+        self.log.info(
+            "Updating %s properties (%s) to start a connection check.", subject, ", ".join(sorted(properties))
+        )
+        try:
+            updated = hook.update_source(source.id, properties=properties)
+        except StitchAPIError as exc:
+            raise StitchConfigurationError(describe_api_error(exc, f"the update of {subject}")) from None
+        new_check = updated.check_job_name if updated.check_job_name != previous_check else None
+        return {
+            "target": "source",
+            "object_id": source.id,
+            "subject": subject,
+            "fresh": True,
+            "expected_check_name": new_check,
+            "started_after": updated.raw.get("updated_at"),
+        }
+
+    # --- execute --------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_stitch.api.connection_checks import CheckState, judge_connection_check
+        from airflow_provider_stitch.api.objects import parse_timestamp
+
+        deadline = time.time() + self.timeout
+        hook = self.make_hook()
+        wait = self._start(hook)
+        started_after = parse_timestamp(wait.get("started_after"))
+        while True:
+            verdict = judge_connection_check(
+                self._fetch(hook, wait["target"], wait["object_id"]),
+                subject=wait["subject"],
+                expected_name=wait.get("expected_check_name"),
+                started_after=started_after,
+            )
+            if verdict.state.is_final:
+                return self._finish(self._result(wait, verdict.to_dict()))
+            if (
+                verdict.state is CheckState.NOT_STARTED
+                and not wait["fresh"]
+                and wait.get("step")
+                not in (
+                    "discover_schema",
+                    None,
+                )
+            ):
+                # Nothing will start a check on its own: only a property update would.
+                raise StitchConnectionCheckError(
+                    f"Stitch has no connection check for {wait['subject']} (step {wait.get('step')}). Pass "
+                    "properties or properties_conn_id to start one."
+                )
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return self._finish(
+                    self._result(wait, {"status": "timeout", "message": self._timeout_message(wait, verdict)})
+                )
+            if self.deferrable:
+                self._defer(wait, deadline)
+            self.log.info("%s Next poll in %.0f s.", verdict.message, min(self.poll_interval, remaining))
+            time.sleep(min(self.poll_interval, remaining))
+
+    def _timeout_message(self, wait: dict[str, Any], verdict: CheckVerdict) -> str:
+        return (
+            f"Gave up after {self.timeout:g} s waiting for the connection check of {wait['subject']}: "
+            f"{verdict.message}"
+        )
+
+    def _defer(self, wait: dict[str, Any], deadline: float) -> None:
+        from airflow_provider_stitch.triggers.connection_checks import StitchConnectionCheckTrigger
+
+        self.defer(
+            trigger=StitchConnectionCheckTrigger(
+                stitch_conn_id=self.stitch_conn_id,
+                target=wait["target"],
+                object_id=wait["object_id"],
+                subject=wait["subject"],
+                end_time=deadline,
+                poll_interval=self.poll_interval,
+                expected_check_name=wait.get("expected_check_name"),
+                started_after=wait.get("started_after"),
+            ),
+            method_name="execute_complete",
+            # The trigger's own wall-clock deadline ends the wait; this is only a backstop.
+            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 2 * self.poll_interval + 60),
+        )
+
+    @staticmethod
+    def _result(wait: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "target": wait["target"],
+            "object_id": wait["object_id"],
+            "status": outcome["status"],
+            "message": outcome["message"],
+            "check_name": outcome.get("check_name"),
+            "completion_time": outcome.get("completion_time"),
+        }
+
+    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Map an outcome (from the blocking loop or a trigger event) to a return value or an error."""
+        if result["status"] == "succeeded":
+            self.log.info(result["message"])
+            return result
+        self.log.error(result["message"])
+        raise StitchConnectionCheckError(result["message"], result=result)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: the same return value, or the same error, as the blocking mode."""
+        wait = {"target": event.get("target"), "object_id": event.get("object_id")}
+        return self._finish(self._result(wait, event))

@@ -1,0 +1,145 @@
+"""StitchConnectionCheckTrigger: wait, in the triggerer, until a source's or destination's check ends.
+
+Fully async: the connection is read with ``aget_connection`` (inside the hook), one httpx client serves
+the whole run, sleeps are ``asyncio.sleep``, and a wall-clock deadline (``end_time``, epoch seconds,
+meaningful across processes) turns into a ``timeout`` event rather than an endless wait. The decision is
+:func:`~airflow_provider_stitch.api.connection_checks.judge_connection_check`, the same one the
+blocking operator uses, so both modes end the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+CHECK_TARGETS = ("source", "destination")
+
+
+class StitchConnectionCheckTrigger(BaseTrigger):
+    """Poll ``/v4/{target}s/{object_id}/last-connection-check`` until our check ends or time runs out.
+
+    Event payload: ``{"status": "succeeded"|"failed"|"timeout"|"error", "message", "check_name",
+    "completion_time", "target", "object_id"}``.
+
+    :param target: ``"source"`` or ``"destination"``.
+    :param object_id: The source or destination id.
+    :param subject: How messages name the object, e.g. ``"source crm (2002)"``.
+    :param expected_check_name: ``check_job_name`` of the check our update started, when known.
+    :param started_after: ISO timestamp (Stitch's clock) our update happened at; used without a name.
+    :param end_time: Wall-clock deadline, epoch seconds.
+    :param poll_interval: Seconds between polls.
+    :param retry_policy: The hook's retry policy as a dict (``RetryPolicy.to_dict()``).
+    :param request_timeout: Per-request timeout in seconds (None: the connection's).
+    """
+
+    def __init__(
+        self,
+        *,
+        stitch_conn_id: str,
+        target: str,
+        object_id: int,
+        subject: str,
+        end_time: float,
+        poll_interval: float = 10.0,
+        expected_check_name: str | None = None,
+        started_after: str | None = None,
+        retry_policy: dict[str, Any] | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        if target not in CHECK_TARGETS:
+            raise ValueError(f"target must be one of {CHECK_TARGETS}; got {target!r}")
+        self.stitch_conn_id = stitch_conn_id
+        self.target = target
+        self.object_id = int(object_id)
+        self.subject = subject
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.expected_check_name = expected_check_name
+        self.started_after = started_after
+        self.retry_policy = retry_policy
+        self.request_timeout = request_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "stitch_conn_id": self.stitch_conn_id,
+                "target": self.target,
+                "object_id": self.object_id,
+                "subject": self.subject,
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "expected_check_name": self.expected_check_name,
+                "started_after": self.started_after,
+                "retry_policy": self.retry_policy,
+                "request_timeout": self.request_timeout,
+            },
+        )
+
+    def _event(self, status: str, message: str, **fields: Any) -> TriggerEvent:
+        payload = {
+            "status": status,
+            "message": message,
+            "check_name": None,
+            "completion_time": None,
+            "target": self.target,
+            "object_id": self.object_id,
+        }
+        payload.update(fields)
+        return TriggerEvent(payload)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_stitch.api import endpoints
+        from airflow_provider_stitch.api.connection_checks import CheckVerdict, judge_connection_check
+        from airflow_provider_stitch.api.objects import ConnectionCheck, parse_timestamp
+        from airflow_provider_stitch.exceptions import StitchError, StitchNotFoundError
+        from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+
+        hook = StitchConnectHook(
+            self.stitch_conn_id, retry_policy=self.retry_policy, timeout=self.request_timeout
+        )
+        started_after = parse_timestamp(self.started_after)
+        verdict: CheckVerdict | None = None
+        try:
+            async with hook:
+                while True:
+                    check: ConnectionCheck | None
+                    try:
+                        if self.target == "source":
+                            check = await hook.aget_last_connection_check(self.object_id)
+                        else:
+                            check = await hook.arun(
+                                endpoints.get_destination_last_connection_check(self.object_id)
+                            )
+                    except StitchNotFoundError:
+                        check = None  # no check yet: Stitch answers 404 until the first one exists
+                    verdict = judge_connection_check(
+                        check,
+                        subject=self.subject,
+                        expected_name=self.expected_check_name,
+                        started_after=started_after,
+                    )
+                    if verdict.state.is_final:
+                        yield self._event(**verdict.to_dict())
+                        return
+                    remaining = self.end_time - time.time()
+                    if remaining <= 0:
+                        yield self._event(
+                            "timeout",
+                            f"Gave up waiting for the connection check of {self.subject}: {verdict.message}",
+                            check_name=verdict.check_name,
+                        )
+                        return
+                    self.log.info(
+                        "%s Next poll in %.0f s.", verdict.message, min(self.poll_interval, remaining)
+                    )
+                    await asyncio.sleep(min(self.poll_interval, remaining))
+        except StitchError as exc:
+            # Retries are already spent inside the hook; hand the reason to the task.
+            yield self._event("error", f"Could not read the connection check of {self.subject}: {exc}")
+            return
