@@ -1,0 +1,157 @@
+"""Admin API under ``/_emulator/`` (a prefix Stitch never uses): health, stats, reset, scenarios, clock,
+faults and OAuth codes. It needs no token: the emulator listens on loopback only."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from airflow_provider_stitch.emulator.backend import Backend, OAuthCode
+from airflow_provider_stitch.emulator.clock import iso
+from airflow_provider_stitch.emulator.errors import ApiError
+from airflow_provider_stitch.emulator.faults import FaultRegistry, FaultSpecError
+from airflow_provider_stitch.emulator.models import Source
+from airflow_provider_stitch.emulator.responses.common import backend_of, read_json
+from airflow_provider_stitch.emulator.seed import SeedError, parse_scenario
+from airflow_provider_stitch.emulator.stats import RequestStats
+
+router = APIRouter(prefix="/_emulator")
+
+OAUTH_CODE_LIFETIME = 300.0
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, {"error": message})
+
+
+def _faults(request: Request) -> FaultRegistry:
+    registry: FaultRegistry = request.app.state.faults
+    return registry
+
+
+def _stats(request: Request) -> RequestStats:
+    stats: RequestStats = request.app.state.stats
+    return stats
+
+
+def _source(backend: Backend, source_id: int) -> Source:
+    for account in backend.accounts.values():
+        if source_id in account.sources:
+            return account.sources[source_id]
+    raise ApiError(404, {"error": f"no source with id {source_id}"})
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    return {
+        "status": "ok",
+        "accounts": len(backend.accounts),
+        "speed": backend.config.speed,
+        "warehouse": str(backend.warehouse.path),
+        "enforce_rate_limit": backend.config.enforce_rate_limit,
+        "list_running_extractions": backend.config.list_running_extractions,
+    }
+
+
+@router.get("/stats")
+async def stats(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    now = backend.tick()
+    body = _stats(request).to_json()
+    body["jobs_calls"] = {str(k): v for k, v in backend.rate.counts(now).items()}
+    body["jobs_window_seconds"] = backend.rate.window
+    body["jobs_limit"] = backend.rate.limit
+    body["faults_served"] = _faults(request).served
+    body["pending_events"] = backend.engine.pending_events()
+    return body
+
+
+@router.post("/reset")
+async def reset(request: Request) -> dict[str, str]:
+    backend_of(request).reset()
+    _faults(request).clear()
+    _stats(request).clear()
+    return {"status": "reset"}
+
+
+@router.get("/scenarios/{source_id}")
+async def get_scenario(source_id: int, request: Request) -> dict[str, Any]:
+    return _source(backend_of(request), source_id).scenario.to_json()
+
+
+async def _set_scenario(source_id: int, request: Request, *, merge: bool) -> dict[str, Any]:
+    # No tick first: a check or phase that is already due must see the scenario set here.
+    source = _source(backend_of(request), source_id)
+    body = await read_json(request)
+    try:
+        source.scenario = parse_scenario(body, source.scenario if merge else None)
+    except SeedError as exc:
+        raise _bad(str(exc)) from exc
+    return source.scenario.to_json()
+
+
+@router.put("/scenarios/{source_id}")
+async def put_scenario(source_id: int, request: Request) -> dict[str, Any]:
+    return await _set_scenario(source_id, request, merge=False)
+
+
+@router.patch("/scenarios/{source_id}")
+async def patch_scenario(source_id: int, request: Request) -> dict[str, Any]:
+    return await _set_scenario(source_id, request, merge=True)
+
+
+@router.post("/advance")
+async def advance(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    body = await read_json(request)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise _bad('body must be {"seconds": <non-negative number>}')
+    backend.engine.advance(float(seconds), backend.tick())
+    return {"advanced": seconds, "pending_events": backend.engine.pending_events()}
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> list[dict[str, Any]]:
+    return [f.to_json() for f in _faults(request).list()]
+
+
+@router.post("/faults")
+async def add_fault(request: Request) -> dict[str, Any]:
+    try:
+        fault = _faults(request).add(await read_json(request))
+    except FaultSpecError as exc:
+        raise _bad(str(exc)) from exc
+    return fault.to_json()
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, str]:
+    _faults(request).clear()
+    return {"status": "cleared"}
+
+
+@router.post("/oauth/codes")
+async def mint_oauth_code(request: Request) -> dict[str, Any]:
+    """Stands in for the browser part of Stitch's OAuth flow: the user "accepted", here is the code."""
+    backend = backend_of(request)
+    body = await read_json(request)
+    client_id = body.get("stitch_client_id") if isinstance(body, dict) else None
+    if client_id not in backend.accounts:
+        raise _bad("body must name an existing stitch_client_id")
+    partner_id = body.get("partner_id") or next(iter(backend.partners), None)
+    if partner_id not in backend.partners:
+        raise _bad("unknown partner_id")
+    now = backend.tick()
+    code = OAuthCode(secrets.token_urlsafe(24), client_id, partner_id, now + OAUTH_CODE_LIFETIME)
+    backend.oauth_codes[code.code] = code
+    return {
+        "code": code.code,
+        "stitch_client_id": client_id,
+        "partner_id": partner_id,
+        "expires_at": iso(code.expires_at),
+        "expires_in": int(OAUTH_CODE_LIFETIME),
+    }

@@ -1,0 +1,91 @@
+"""``EmulatorAdmin``: a small HTTP client for the ``/_emulator/`` admin API, for tests and users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class EmulatorAdminError(RuntimeError):
+    pass
+
+
+class EmulatorAdmin:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url + "/_emulator", timeout=timeout)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise EmulatorAdminError(f"{method} /_emulator{path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health")
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/stats")
+        return result
+
+    def reset(self) -> None:
+        """Back to the seed: accounts, jobs, faults, stats, rate-limit window and warehouse."""
+        self._call("POST", "/reset")
+
+    def advance(self, seconds: float) -> None:
+        """Make every pending job phase and connection check due ``seconds`` sooner, then run what is due."""
+        self._call("POST", "/advance", {"seconds": seconds})
+
+    def get_scenario(self, source_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/scenarios/{source_id}")
+        return result
+
+    def set_scenario(self, source_id: int, **fields: Any) -> dict[str, Any]:
+        """Replace the source's scenario: fields not given go back to their defaults."""
+        result: dict[str, Any] = self._call("PUT", f"/scenarios/{source_id}", fields)
+        return result
+
+    def update_scenario(self, source_id: int, **fields: Any) -> dict[str, Any]:
+        """Change only the given scenario fields."""
+        result: dict[str, Any] = self._call("PATCH", f"/scenarios/{source_id}", fields)
+        return result
+
+    def inject_fault(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        latency: float | None = None,
+        kind: str = "status",
+        count: int = 1,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"method": method, "path": path, "kind": kind, "count": count}
+        for key, value in (("status", status), ("retry_after", retry_after), ("latency", latency)):
+            if value is not None:
+                body[key] = value
+        result: dict[str, Any] = self._call("POST", "/faults", body)
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/faults")
+        return result
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def jobs_calls(self, client_id: int = 1001) -> int:
+        """Calls to the rate-limited jobs endpoints by this account within the sliding window."""
+        return int(self.stats()["jobs_calls"].get(str(client_id), 0))
+
+    def mint_oauth_code(self, client_id: int = 1001, partner_id: str | None = None) -> str:
+        body: dict[str, Any] = {"stitch_client_id": client_id}
+        if partner_id is not None:
+            body["partner_id"] = partner_id
+        return str(self._call("POST", "/oauth/codes", body)["code"])

@@ -1,0 +1,1 @@
+"""HTTP mapping of the Stitch Connect API, one module per endpoint family."""
