@@ -166,3 +166,72 @@ def test_policy_round_trips_and_validates() -> None:
     assert RetryPolicy.from_dict(None) == RetryPolicy()
     with pytest.raises(ValueError, match="at least 1"):
         RetryPolicy(max_attempts=0)
+
+
+def page(rows: list[dict], page_number: int, total: int, next_path: str | None) -> ApiResponse:
+    import json
+
+    links = {"next": next_path} if next_path else {}
+    return ApiResponse(
+        200, json.dumps({"data": rows, "page": page_number, "total": total, "links": links}).encode()
+    )
+
+
+def extraction_row(source_id: int, job: str = "j") -> dict:
+    return {
+        "job_name": f"1001.{source_id}.sync.{job}",
+        "source_id": source_id,
+        "start_time": "2026-11-28T10:00:00Z",
+    }
+
+
+def test_pagination_follows_relative_next_links() -> None:
+    transport = ScriptedTransport(
+        page([extraction_row(i) for i in range(1, 101)], 1, 150, "/v4/1001/extractions?page=2"),
+        page([extraction_row(i) for i in range(101, 151)], 2, 150, None),
+    )
+    rows = transport.run(endpoints.list_extractions(1001))
+    assert [r.source_id for r in rows] == list(range(1, 151))
+    assert transport.sent[0].params == {"page": 1}
+    assert transport.sent[1].path == "/v4/1001/extractions?page=2"
+    assert all(request.jobs_endpoint for request in transport.sent)
+
+
+def test_pagination_keeps_one_row_per_source_when_records_shift() -> None:
+    # A row that moved between pages shows up twice; the later sighting wins.
+    transport = ScriptedTransport(
+        page([extraction_row(1, "old"), extraction_row(2)], 1, 3, "/v4/1001/extractions?page=2"),
+        page([extraction_row(1, "new")], 2, 3, None),
+    )
+    rows = transport.run(endpoints.list_extractions(1001))
+    assert [(r.source_id, r.job_name) for r in rows] == [(1, "1001.1.sync.new"), (2, "1001.2.sync.j")]
+
+
+def test_pagination_stops_on_an_empty_page() -> None:
+    transport = ScriptedTransport(page([], 1, 0, "/v4/1001/loads?page=2"))
+    assert transport.run(endpoints.list_loads(1001)) == []
+    assert len(transport.sent) == 1
+
+
+def test_logs_redirect_is_followed_without_authentication() -> None:
+    transport = ScriptedTransport(
+        ApiResponse(302, b"", {"Location": "https://logs.example.com/1001.2001.sync.x?signature=abc"}),
+        ApiResponse(
+            200, b'2026-11-28 12:00:00,000Z tap - INFO replicated 3 records from "orders" endpoint\n'
+        ),
+    )
+    text = transport.run(endpoints.get_extraction_logs(1001, "1001.2001.sync.x"))
+    assert "replicated 3 records" in text
+    assert transport.sent[0].authenticated and transport.sent[0].jobs_endpoint
+    assert not transport.sent[1].authenticated and transport.sent[1].is_absolute
+
+
+def test_import_token_listing_accepts_both_documented_shapes() -> None:
+    transport = ScriptedTransport(ApiResponse(200, b"[815713587]"))
+    assert transport.run(endpoints.list_import_tokens(5)) == [{"token_id": 815713587, "created_at": None}]
+    transport = ScriptedTransport(
+        ApiResponse(200, b'[{"token_id": 9, "created_at": "2021-08-19T00:00:00Z"}]')
+    )
+    assert transport.run(endpoints.list_import_tokens(5)) == [
+        {"token_id": 9, "created_at": "2021-08-19T00:00:00Z"}
+    ]

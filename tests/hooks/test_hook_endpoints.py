@@ -261,3 +261,34 @@ async def test_async_paths(stitch_conn: Any) -> None:
         assert len(await hook.alist_sources()) >= 2
         hook.start_replication_job(SHOP_DB)
         assert await hook.astop_replication_job(SHOP_DB) == {"status": 200}
+
+
+def test_oauth_code_exchange(stitch_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = json.loads(stitch_conn.connection_uri)
+    conn["extra"] = {"partner_id": stitch_conn.partner_id, "partner_secret": stitch_conn.partner_secret}
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_PARTNER", json.dumps(conn))
+    partner = StitchConnectHook("stitch_partner")
+    code = stitch_conn.admin.mint_oauth_code(client_id=1001, partner_id=stitch_conn.partner_id)
+    account = partner.exchange_oauth_code(code)
+    assert account.stitch_account_id == 1001
+    assert account.access_token not in repr(account)
+    with pytest.raises(StitchAPIError):  # codes are single-use
+        partner.exchange_oauth_code(code)
+
+
+def test_ephemeral_session(hook: StitchConnectHook) -> None:
+    assert hook.create_ephemeral_session()
+
+
+def test_create_and_delete_destination(hook: StitchConnectHook) -> None:
+    created = hook.create_destination(
+        type="postgres",
+        name="Second warehouse",
+        properties={"host": "127.0.0.1", "port": 5432, "username": "u", "password": "p", "database": "d"},
+    )
+    assert created["type"] == "postgres" and created["name"] == "Second warehouse"
+    check = hook.get_destination_last_connection_check(created["id"])
+    assert check.name is None or ".check." in check.name
+    hook.delete_destination(created["id"])
+    with pytest.raises(StitchAPIError):
+        hook.delete_destination(created["id"])
