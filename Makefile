@@ -26,3 +26,20 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The demo's dbt lives in its own virtualenv, as dbt users install it; `make test` never needs it.
+DBT_VENV := demo/.dbt-venv
+DBT_STAMP := $(DBT_VENV)/.installed
+
+.PHONY: dbt-venv
+
+$(DBT_STAMP): demo/dbt-requirements.txt
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --upgrade "pip>=24"
+	$(DBT_VENV)/bin/pip install --quiet -r demo/dbt-requirements.txt
+	touch $(DBT_STAMP)
+
+dbt-venv: $(DBT_STAMP)
+
+demo: $(STAMP) $(DBT_STAMP)
+	$(BIN)/python demo/run_demo.py
