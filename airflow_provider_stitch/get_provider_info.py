@@ -26,12 +26,18 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.hooks.stitch"]}],
+        "hooks": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.hooks.stitch"]}
+        ],
         "operators": [
             {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.operators"]}
         ],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.sensors"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.triggers"]}],
+        "sensors": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.sensors"]}
+        ],
+        "triggers": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_stitch.triggers"]}
+        ],
         "extra-links": ["airflow_provider_stitch.links.StitchSourceLink"],
         "connection-types": [
             {

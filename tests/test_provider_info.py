@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 
-import airflow
 from airflow_provider_stitch.get_provider_info import get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -49,7 +49,9 @@ def test_secret_fields_are_masked_in_the_form() -> None:
 
 
 def _airflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([AIRFLOW_BIN, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [AIRFLOW_BIN, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=120
+    )
 
 
 @pytest.mark.usefixtures("airflow_db")
