@@ -80,11 +80,15 @@ class Warehouse:
                 # A newly selected field becomes a new column, as Stitch does.
                 for c, t in cols:
                     con.execute(f"ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {_quote(c)} {t}")
-                if records:
-                    verb = "INSERT OR REPLACE INTO" if keys else "INSERT INTO"
-                    placeholders = ", ".join("?" for _ in names)
-                    collist = ", ".join(_quote(c) for c in names)
-                    con.executemany(f"{verb} {qualified} ({collist}) VALUES ({placeholders})", records)
+                verb = "INSERT OR REPLACE INTO" if keys else "INSERT INTO"
+                collist = ", ".join(_quote(c) for c in names)
+                row_marks = "(" + ", ".join("?" for _ in names) + ")"
+                # One multi-row INSERT per chunk: DuckDB's executemany is slow row by row.
+                for start in range(0, len(records), 500):
+                    chunk = records[start : start + 500]
+                    params = [value for record in chunk for value in record]
+                    values = ", ".join(row_marks for _ in chunk)
+                    con.execute(f"{verb} {qualified} ({collist}) VALUES {values}", params)
             finally:
                 con.close()
         return len(records)
