@@ -1,0 +1,177 @@
+"""StitchReplicationJobSensor: wait for a replication job's outcome (poke, reschedule or deferrable).
+
+It waits either for a given job (``job_name``, usually the run operator's XCom) or, without a job name,
+for the next extraction of the source that completes after ``started_after``. Its return value is the
+run operator's: ``ReplicationProgress.to_result(...)``, the same in every mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_stitch.api.objects import parse_timestamp
+from airflow_provider_stitch.api.progress import JobRef, WaitFor
+from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.links import StitchSourceLink
+from airflow_provider_stitch.operators.replication import (
+    _WAIT_FOR,
+    DEFAULT_POLL_INTERVAL,
+    ReplicationWatch,
+    _ReplicationWaitMixin,
+    raise_for_outcome,
+    stop_if_extracting,
+)
+from airflow_provider_stitch.triggers.replication import check_poll_interval, event_for
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["StitchReplicationJobSensor"]
+
+
+def source_id_from_job_name(job_name: str) -> int | None:
+    """Job names are ``<stitch_client_id>.<source_id>.sync.<uuid>``."""
+    parts = job_name.split(".")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+
+
+class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
+    """Wait until a Stitch replication job succeeded; fail with Stitch's reason if it failed.
+
+    :param job_name: The job to wait for (``<client>.<source>.sync.<uuid>``), e.g.
+        ``run_task.output["job_name"]``. Its source is read from the name when ``source_id`` and
+        ``source_name`` are not given. Templated.
+    :param source_id: The source, by id. Templated.
+    :param source_name: The source, by name or display name. Templated.
+    :param started_after: Without ``job_name``: wait for the first extraction completing at or after this
+        time. With ``job_name``: a job on the source that started after this time proves ours finished.
+        ISO-8601 string or datetime; defaults to when the sensor first ran. Templated.
+    :param wait_for: ``"loads"`` (default) or ``"extraction"``.
+    :param deferrable: Wait in the triggerer. Defaults to ``[operators] default_deferrable``.
+    :param poke_interval: Seconds between pokes (default 60, at least 20; stretched to the budget).
+    :param cancel_on_kill: Stop the job when the sensor is killed or times out while the job is still
+        extracting. Off by default, since a sensor usually watches a job it did not start; turn it on
+        when the sensor is the only waiter of a job started with ``wait_for_completion=False``.
+    :param conn_id: The Stitch connection. Templated.
+    :param time_scale: Emulator tests only (see the run operator).
+    """
+
+    template_fields: Sequence[str] = ("job_name", "source_id", "source_name", "started_after", "conn_id")
+    operator_extra_links = (StitchSourceLink(),)
+    ui_color = "#ffd700"
+
+    def __init__(
+        self,
+        *,
+        job_name: str | None = None,
+        source_id: int | str | None = None,
+        source_name: str | None = None,
+        started_after: str | dt.datetime | None = None,
+        conn_id: str = "stitch_default",
+        wait_for: str = WaitFor.LOADS.value,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = DEFAULT_POLL_INTERVAL,
+        cancel_on_kill: bool = False,
+        http_retry_policy: dict[str, Any] | None = None,
+        time_scale: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if not job_name and source_id in (None, "") and not source_name:
+            raise StitchConfigurationError("Give job_name, or the source (source_id or source_name).")
+        if source_id not in (None, "") and source_name:
+            raise StitchConfigurationError("Give source_id or source_name, not both.")
+        if wait_for not in _WAIT_FOR:
+            raise StitchConfigurationError(f"wait_for must be one of {_WAIT_FOR}; got {wait_for!r}")
+        self.job_name = job_name
+        self.source_id = source_id
+        self.source_name = source_name
+        self.started_after = started_after
+        self.conn_id = conn_id
+        self.wait_for = wait_for
+        self.deferrable = deferrable
+        self.poll_interval = check_poll_interval(float(poke_interval), time_scale)
+        self.cancel_on_kill = cancel_on_kill
+        self.http_retry_policy = http_retry_policy
+        self.time_scale = time_scale
+        self._watch: ReplicationWatch | None = None
+        self._link: tuple[int, str | None] | None = None
+
+    # --- what to wait for ---------------------------------------------------------------------------
+
+    def _job(self, context: Context) -> JobRef:
+        job_name = str(self.job_name).strip() if self.job_name else None
+        if job_name and self.source_id in (None, "") and not self.source_name:
+            self.source_id = source_id_from_job_name(job_name)
+            if self.source_id is None:
+                raise StitchConfigurationError(
+                    f"Cannot read the source id from job name {job_name!r}; give source_id too."
+                )
+        source = self._resolve_source()
+        return JobRef(source.id, source.name, job_name or None, self._since(context))
+
+    def _since(self, context: Context) -> dt.datetime:
+        if self.started_after not in (None, ""):
+            since = parse_timestamp(self.started_after)
+            if since is None:
+                raise StitchConfigurationError(
+                    f"started_after must be an ISO-8601 time or a datetime; got {self.started_after!r}"
+                )
+            return since
+        ti = context.get("ti")
+        first: dt.datetime | None = None
+        if ti is not None and self.reschedule and hasattr(ti, "get_first_reschedule_date"):
+            first = ti.get_first_reschedule_date(context)
+        first = first or getattr(ti, "start_date", None)
+        return first or dt.datetime.now(dt.timezone.utc)
+
+    # --- modes ----------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if self.deferrable:
+            job = self._job(context)
+            client_id, url = self._link_data(job.source_id)
+            self._push_before_waiting(context, job, client_id, url)
+            # Defer at once: every jobs call of the wait then goes through the triggerer's shared poller.
+            deadline = time.time() + self.timeout
+            self.defer(
+                trigger=self._trigger(job, deadline, client_id, url, self.cancel_on_kill),
+                method_name="execute_complete",
+                timeout=self._defer_timeout(deadline, self.poll_interval),
+            )
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout:
+            if self.cancel_on_kill and self._watch is not None:
+                stop_if_extracting(self._hook(), self._watch.last.to_result(), "Sensor timed out", self.log)
+            raise
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self._watch is None:
+            job = self._job(context)
+            self._link = self._link_data(job.source_id)
+            self._push_before_waiting(context, job, *self._link)
+            self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
+        assert self._link is not None
+        progress = self._watch.poll()
+        if not progress.is_terminal:
+            # Stretch the next pause (read by BaseSensorOperator) to what this poke cost in budget.
+            self.poke_interval = self._watch.interval(self.poll_interval, self.time_scale)
+            return False
+        client_id, url = self._link
+        return PokeReturnValue(
+            True, raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        return self._complete_deferred(event, self.cancel_on_kill)
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill and self._watch is not None:
+            stop_if_extracting(self._hook(), self._watch.last.to_result(), "Sensor killed", self.log)

@@ -1,0 +1,322 @@
+"""One poller per Stitch account per triggerer event loop, shared by every replication wait on it.
+
+Stitch allows 30 "jobs" calls (extractions, logs, loads) per 10 minutes per client account. A trigger
+that polled on its own would spend that budget N times over with N deferred tasks. Instead every
+:class:`~airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger` subscribes to the
+:class:`SharedPoller` of its account, and the poller makes, per pass:
+
+* one extractions listing (every page) for all waits;
+* one loads listing, only while some wait is past its extraction;
+* one log fetch per *job* (not per wait), on demand, to learn which streams had records.
+
+Each wait then runs the one progress function on the shared :class:`Snapshot`. The pass interval is
+the shortest interval the subscribers asked for, stretched by :func:`budget_interval` to the calls a
+pass costs, and every call is paced through a :class:`JobsCallWindow` so that no 10-minute window ever
+holds more than the budget, however many waits subscribe.
+
+Pollers live in a module-level registry keyed by event loop and account, are reference-counted by
+their subscriptions, and their poll loop (an asyncio task) stops when the last subscriber leaves.
+
+Why not Airflow's ``BaseEventTrigger.shared_stream_key``: that machinery is for asset watchers (event
+triggers are not queued and are counted as watchers), and ``dag.test()`` runs deferred triggers inline
+without it. A plain registry works the same in the triggerer, in ``dag.test()`` and in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from airflow_provider_stitch.api.budget import JobsCallWindow, budget_interval
+from airflow_provider_stitch.api.logs import stream_record_counts
+from airflow_provider_stitch.api.objects import Extraction, Load
+from airflow_provider_stitch.api.progress import awaited_streams_from
+from airflow_provider_stitch.exceptions import (
+    StitchAPIError,
+    StitchConfigurationError,
+    StitchNotFoundError,
+    StitchRateLimitError,
+    StitchTransportError,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+
+log = logging.getLogger(__name__)
+
+#: Stitch's lists hold at most 100 rows a page; every page is one jobs call.
+PAGE_SIZE = 100
+#: Share of the budget the shared passes plan for; the rest is left to log fetches and to the workers'
+#: own calls on the same account (a retried task checking its job, blocking waits).
+PASS_BUDGET_SHARE = 0.8
+
+
+def pages_for(rows: int) -> int:
+    """Jobs calls a paginated listing of ``rows`` rows cost."""
+    return max(1, math.ceil(rows / PAGE_SIZE))
+
+
+def poll_error_is_fatal(exc: BaseException) -> bool:
+    """Whether a failed poll should end a wait, or just be logged and retried on the next pass.
+
+    Transient: no answer, 429 and 5xx after the hook's own retries, a malformed answer. Fatal: anything
+    that polling again cannot fix (bad token, unknown account, a bug).
+    """
+    if isinstance(exc, (StitchTransportError, StitchRateLimitError)):
+        return False
+    if isinstance(exc, (StitchConfigurationError, StitchNotFoundError)):
+        return True
+    if isinstance(exc, StitchAPIError):
+        return not (exc.status >= 500 or 200 <= exc.status < 300)
+    return True
+
+
+@dataclass(frozen=True)
+class AccountKey:
+    """What makes two waits share a poller: the same connection, API, client account and time scale."""
+
+    conn_id: str
+    base_url: str
+    stitch_client_id: int
+    time_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one pass saw. ``loads`` is None when the pass did not list loads (nobody needed them)."""
+
+    generation: int
+    taken_at: float
+    extractions: tuple[Extraction, ...] = ()
+    loads: tuple[Load, ...] | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class PollerStats:
+    passes: int = 0
+    jobs_calls: int = 0
+    log_fetches: int = 0
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One wait's membership in a poller: what it asks of the next passes, and where it is."""
+
+    poller: SharedPoller
+    poll_interval: float
+    wants_loads: bool = False
+    seen_generation: int = 0
+
+    async def next_snapshot(self, timeout: float | None) -> Snapshot | None:
+        """The first snapshot newer than the last one returned; None if ``timeout`` passes first."""
+        return await self.poller.snapshot_after(self, timeout)
+
+    async def awaited_streams(self, job_name: str, source_id: int) -> list[str]:
+        return await self.poller.awaited_streams(job_name, source_id)
+
+
+@dataclass(eq=False)
+class SharedPoller:
+    """Polls one account's jobs endpoints for all its subscribers (see the module docstring)."""
+
+    key: AccountKey
+    hook: StitchConnectHook
+    stats: PollerStats = field(default_factory=PollerStats)
+
+    def __post_init__(self) -> None:
+        scale = self.key.time_scale
+        # The window counts in "Stitch seconds": with time_scale N (emulator speed), 10 minutes of
+        # budget pass in 600/N real seconds, and every interval shrinks by the same factor.
+        self.window = JobsCallWindow(clock=lambda: time.monotonic() * scale)
+        self.subscribers: set[Subscription] = set()
+        self.latest: Snapshot | None = None
+        self._fresh = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._awaited: dict[str, asyncio.Future[list[str]]] = {}
+        self._selected: dict[int, list[str]] = {}
+        self._calls_per_pass = 1
+
+    # --- subscribers -----------------------------------------------------------------------------
+
+    def join(self, poll_interval: float) -> Subscription:
+        subscription = Subscription(self, poll_interval)
+        if self.latest is not None:
+            subscription.seen_generation = self.latest.generation
+        self.subscribers.add(subscription)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"stitch-poller-{self.key}")
+        return subscription
+
+    def leave(self, subscription: Subscription) -> None:
+        self.subscribers.discard(subscription)
+        if not self.subscribers and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def snapshot_after(self, subscription: Subscription, timeout: float | None) -> Snapshot | None:
+        loop = asyncio.get_running_loop()
+        until = None if timeout is None else loop.time() + max(0.0, timeout)
+        while self.latest is None or self.latest.generation <= subscription.seen_generation:
+            remaining = None if until is None else until - loop.time()
+            if remaining is not None and remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._fresh.wait(), remaining)
+            except TimeoutError:
+                return None
+        subscription.seen_generation = self.latest.generation
+        return self.latest
+
+    # --- budget ------------------------------------------------------------------------------------
+
+    async def _spend(self, calls: int) -> None:
+        """Wait until ``calls`` more jobs calls fit in the 10-minute window, then count them."""
+        # Paced by a sliding time window, which no event could signal.
+        while (wait := self.window.wait_for(calls)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait / self.key.time_scale)
+        self.window.record(calls)
+        self.stats.jobs_calls += calls
+
+    def _record_extra_pages(self, planned: int, rows: int) -> None:
+        extra = pages_for(rows) - planned
+        if extra > 0:
+            self.window.record(extra)
+            self.stats.jobs_calls += extra
+
+    def interval(self) -> float:
+        """Seconds until the next pass: the fastest subscriber's wish, stretched to the budget."""
+        wished = min((s.poll_interval for s in self.subscribers), default=0.0)
+        in_budget = budget_interval(self._calls_per_pass, share=PASS_BUDGET_SHARE) / self.key.time_scale
+        return max(wished, in_budget)
+
+    # --- the poll loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        extraction_pages = loads_pages = 1
+        try:
+            async with self.hook:
+                while self.subscribers:
+                    with_loads = any(s.wants_loads for s in self.subscribers)
+                    snapshot, extraction_pages, loads_pages = await self._pass(
+                        with_loads, extraction_pages, loads_pages
+                    )
+                    self._calls_per_pass = extraction_pages + (loads_pages if with_loads else 0)
+                    self._publish(snapshot)
+                    await asyncio.sleep(self.interval())
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # pragma: no cover - a bug here must not leave waits hanging
+            log.exception("Stitch shared poller for %s stopped", self.key)
+            self._publish(self._next(error=exc))
+
+    async def _pass(
+        self, with_loads: bool, extraction_pages: int, loads_pages: int
+    ) -> tuple[Snapshot, int, int]:
+        self.stats.passes += 1
+        try:
+            await self._spend(extraction_pages)
+            extractions = await self.hook.alist_extractions()
+            self._record_extra_pages(extraction_pages, len(extractions))
+            extraction_pages = pages_for(len(extractions))
+            loads: list[Load] | None = None
+            if with_loads:
+                await self._spend(loads_pages)
+                loads = await self.hook.alist_loads()
+                self._record_extra_pages(loads_pages, len(loads))
+                loads_pages = pages_for(len(loads))
+        except Exception as exc:
+            log.warning("Stitch poll for client account %s failed: %s", self.key.stitch_client_id, exc)
+            return self._next(error=exc), extraction_pages, loads_pages
+        return (
+            self._next(extractions=tuple(extractions), loads=None if loads is None else tuple(loads)),
+            extraction_pages,
+            loads_pages,
+        )
+
+    def _next(
+        self,
+        *,
+        extractions: tuple[Extraction, ...] = (),
+        loads: tuple[Load, ...] | None = None,
+        error: BaseException | None = None,
+    ) -> Snapshot:
+        generation = self.latest.generation + 1 if self.latest else 1
+        if error is not None and self.latest is not None:
+            extractions = self.latest.extractions
+        return Snapshot(generation, time.time(), extractions, loads, error)
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self.latest = snapshot
+        fresh, self._fresh = self._fresh, asyncio.Event()
+        fresh.set()
+
+    # --- which streams a job loads (logs, once per job) ----------------------------------------------
+
+    async def awaited_streams(self, job_name: str, source_id: int) -> list[str]:
+        """Streams whose loads prove ``job_name``'s data landed; its log is read once for all waits."""
+        future = self._awaited.get(job_name)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._awaited[job_name] = future
+            try:
+                future.set_result(await self._read_awaited_streams(job_name, source_id))
+            except BaseException as exc:
+                del self._awaited[job_name]
+                future.set_exception(exc)
+                future.exception()  # retrieved here: the caller gets it by the raise below
+                raise
+        return list(await asyncio.shield(future))
+
+    async def _read_awaited_streams(self, job_name: str, source_id: int) -> list[str]:
+        counts: dict[str, int | None] | None = None
+        await self._spend(1)
+        self.stats.log_fetches += 1
+        try:
+            counts = stream_record_counts(await self.hook.aget_extraction_logs(job_name))
+        except Exception as exc:
+            if poll_error_is_fatal(exc) and not isinstance(exc, StitchNotFoundError):
+                raise
+            log.warning(
+                "Cannot read the log of Stitch job %s (%s); waiting for the selected streams", job_name, exc
+            )
+        selected = None
+        if not counts:
+            selected = self._selected.get(source_id)
+            if selected is None:
+                streams = await self.hook.alist_streams(source_id)
+                selected = self._selected[source_id] = [s.stream_name for s in streams if s.selected]
+        return awaited_streams_from(counts, selected)
+
+
+_registry: dict[tuple[asyncio.AbstractEventLoop, AccountKey], SharedPoller] = {}
+
+
+def active_pollers() -> list[SharedPoller]:
+    """The pollers running in this process (for benchmarks and tests)."""
+    return list(_registry.values())
+
+
+@asynccontextmanager
+async def subscribe(
+    key: AccountKey, hook_factory: Callable[[], StitchConnectHook], poll_interval: float
+) -> AsyncIterator[Subscription]:
+    """Join the account's shared poller for the duration of the block (creating it if needed)."""
+    loop = asyncio.get_running_loop()
+    registry_key = (loop, key)
+    poller = _registry.get(registry_key)
+    if poller is None:
+        poller = _registry[registry_key] = SharedPoller(key, hook_factory())
+    subscription = poller.join(poll_interval)
+    try:
+        yield subscription
+    finally:
+        poller.leave(subscription)
+        if not poller.subscribers and _registry.get(registry_key) is poller:
+            del _registry[registry_key]
