@@ -8,8 +8,10 @@ for triggers) and lets :func:`~airflow_provider_stitch.api.retry.with_retries` d
 from __future__ import annotations
 
 import asyncio
+import difflib
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
 
@@ -105,8 +107,6 @@ class StitchConnectHook(BaseHook):
         if self._timeout_override is not None:
             overrides["timeout"] = self._timeout_override
         if overrides:
-            from dataclasses import replace
-
             settings = replace(settings, **overrides)
         return settings
 
@@ -523,8 +523,6 @@ def _match_source(sources: Sequence[Source], name: str) -> Source:
             raise StitchConfigurationError(
                 f"Several Stitch sources are named {wanted!r} (ids {ids}); use source_id."
             )
-    import difflib
-
     names = sorted({n for s in sources for n in (s.name, s.display_name) if n})
     close = difflib.get_close_matches(wanted, names, n=3)
     hint = (
