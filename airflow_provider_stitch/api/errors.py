@@ -104,7 +104,10 @@ def error_from_response(request: ApiRequest, response: ApiResponse) -> StitchAPI
         text = response.text
     except ValueError:
         body, text = None, response.text
-    if 200 <= response.status < 400 and not (isinstance(body, dict) and body.get("error")):
+    # Only an error *object or code* marks a 2xx as an error: a connection check's ``"error": true`` is
+    # a field of a successful read (a failed check), not a failed request.
+    carries_error = isinstance(body, dict) and isinstance(body.get("error"), (dict, str)) and body["error"]
+    if 200 <= response.status < 400 and not carries_error:
         return None
 
     code, message, details = describe_error_body(body, text)
