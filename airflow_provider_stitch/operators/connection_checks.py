@@ -246,7 +246,7 @@ class StitchConnectionCheckOperator(_StitchOperator):
                 )
             if self.deferrable:
                 self._defer(wait, deadline)
-            self.log.info("%s Next poll in %.0f s.", verdict.message, min(self.poll_interval, remaining))
+            self.log.info("%s Next poll in %.1f s.", verdict.message, min(self.poll_interval, remaining))
             time.sleep(min(self.poll_interval, remaining))
 
     def _timeout_message(self, wait: dict[str, Any], verdict: CheckVerdict) -> str:

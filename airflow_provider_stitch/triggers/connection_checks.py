@@ -136,7 +136,7 @@ class StitchConnectionCheckTrigger(BaseTrigger):
                         )
                         return
                     self.log.info(
-                        "%s Next poll in %.0f s.", verdict.message, min(self.poll_interval, remaining)
+                        "%s Next poll in %.1f s.", verdict.message, min(self.poll_interval, remaining)
                     )
                     await asyncio.sleep(min(self.poll_interval, remaining))
         except StitchError as exc:
