@@ -73,6 +73,7 @@ async def stats(request: Request) -> dict[str, Any]:
 async def reset(request: Request) -> dict[str, str]:
     backend_of(request).reset()
     _faults(request).clear()
+    _faults(request).served = 0
     _stats(request).clear()
     return {"status": "reset"}
 
