@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -91,8 +92,8 @@ class Phases:
         self.timings: list[tuple[str, float]] = []
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        print(f"... {name}", flush=True)
+    def phase(self, name: str, doing: str) -> Iterator[None]:
+        print(f"... {doing}", flush=True)
         begin = time.monotonic()
         try:
             yield
@@ -103,10 +104,18 @@ class Phases:
         return time.monotonic() - self.started
 
 
+_SECRET_MARKERS = ("token", "AIRFLOW_CONN_", "password", "secret")
+
+
 def _tail(path: Path, lines: int = 40) -> str:
+    """The end of a log, minus lines that may carry a credential (the emulator prints its token)."""
     if not path.is_file():
         return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    kept = [
+        "[line hidden: it may hold a credential]" if any(m in line for m in _SECRET_MARKERS) else line
+        for line in path.read_text(errors="replace").splitlines()[-lines:]
+    ]
+    return "\n".join(kept)
 
 
 def _run_logged(command: list[str], log_file: Path, env: dict[str, str], what: str) -> None:
@@ -153,7 +162,8 @@ class Emulator:
         while time.monotonic() < deadline:
             for line in self.log_file.read_text(errors="replace").splitlines():
                 if line.startswith("AIRFLOW_CONN_STITCH_DEFAULT="):
-                    self.connection_uri = line.partition("=")[2].strip()
+                    # Printed for a shell (`export ...`), so possibly quoted.
+                    self.connection_uri = shlex.split(line.partition("=")[2])[0]
                 elif self.base_url is None and "http://" in line:
                     self.base_url = "http://" + line.split("http://", 1)[1].split()[0].rstrip(".,")
             if self.connection_uri:
@@ -223,20 +233,25 @@ def _replication_lines(task: dict[str, Any]) -> list[str]:
     first_load = loads[0] if loads else None
     last_load = loads[-1] if loads else None
     statuses = result.get("exit_statuses") or {}
-    lines = [
+
+    def phase(name: str, start: datetime | None, end: datetime | None, note: str) -> str:
+        return f"    {name:<12} {_seconds(start, end)}   {_clock(start)} -> {_clock(end)}   {note}"
+
+    return [
         f"  source {result.get('source_name')} (id {result.get('source_id')}), "
         f"job {result.get('job_name')}: {result.get('status')}"
         + (f" ({result['reason']})" if result.get("reason") else ""),
-        f"    extraction   {_seconds(ex_start, ex_end)}   {_clock(ex_start)} -> {_clock(ex_end)}"
-        "   exit statuses: " + ", ".join(f"{k} {v}" for k, v in statuses.items()),
-        f"    preparation  {_seconds(ex_end, first_load)}   {_clock(ex_end)} -> {_clock(first_load)}"
-        "   (until the first stream's load)",
-        f"    loading      {_seconds(first_load, last_load)}   {_clock(first_load)} -> {_clock(last_load)}"
-        "   (until the last stream's load)",
-        f"    task         {_seconds(started, ended)}   {_clock(started)} -> {_clock(ended)}"
-        "   (start, wait, notice the last load)",
+        phase("starting", started, ex_start, "task start (incl. Airflow starting it) until Stitch extracted"),
+        phase(
+            "extraction",
+            ex_start,
+            ex_end,
+            "exit statuses: " + ", ".join(f"{k} {v}" for k, v in statuses.items()),
+        ),
+        phase("preparation", ex_end, first_load, "until the first stream's load"),
+        phase("loading", first_load, last_load, "until the last stream's load"),
+        phase("noticed", last_load, ended, "until the operator saw the last load and returned"),
     ]
-    return lines
 
 
 def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator: Emulator) -> list[str]:
@@ -283,7 +298,12 @@ def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--speed", type=float, default=1.0, help="emulator speed (1.0: a job takes ~15 s)")
-    parser.add_argument("--poll-interval", type=float, default=2.0, help="operator poll interval, seconds")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="divide the operator's poll intervals by this (emulator only; 10: a poll every 2-6 s)",
+    )
     parser.add_argument("--work-dir", type=Path, default=REPO / "demo" / ".work")
     parser.add_argument("--dbt", type=Path, default=REPO / "demo" / ".dbt-venv" / "bin" / "dbt")
     parser.add_argument("--keep-airflow-home", action="store_true", help="keep the throwaway AIRFLOW_HOME")
@@ -315,27 +335,27 @@ def main(argv: list[str] | None = None) -> int:
         "AIRFLOW_VAR_STITCH_DEMO_WORK_DIR": str(work_dir),
         "AIRFLOW_VAR_STITCH_DEMO_WAREHOUSE": str(warehouse),
         "AIRFLOW_VAR_STITCH_DEMO_DBT": str(args.dbt.resolve()),
-        "STITCH_DEMO_POLL_INTERVAL": str(args.poll_interval),
+        "STITCH_DEMO_TIME_SCALE": str(args.time_scale),
     }
     emulator = Emulator(warehouse, args.speed, work_dir / "emulator.log")
     dag_log = work_dir / "dag-test.log"
     succeeded = False
     try:
         # The emulator starts while Airflow migrates its database: neither waits for the other.
-        with phases.phase("starting the Stitch emulator"):
+        with phases.phase("emulator start", "starting the Stitch emulator"):
             emulator.start(env)
-        with phases.phase("creating the Airflow metadata database (airflow db migrate)"):
+        with phases.phase("airflow db migrate", "creating the Airflow metadata database"):
             _run_logged(
                 [str(BIN / "airflow"), "db", "migrate"],
                 work_dir / "airflow-db.log",
                 env,
                 "airflow db migrate",
             )
-        with phases.phase("waiting for the emulator"):
+        with phases.phase("emulator ready", "waiting for the emulator"):
             emulator.wait_ready()
         assert emulator.connection_uri is not None
         env["AIRFLOW_CONN_STITCH_DEFAULT"] = emulator.connection_uri  # never printed: it holds the token
-        with phases.phase(f"running {DAG_ID} with dag.test() (log: {dag_log})"):
+        with phases.phase("DAG run", f"running {DAG_ID} with dag.test() (log: {dag_log})"):
             _run_logged(
                 [sys.executable, str(Path(__file__).resolve()), "--run-dag", str(result_file)],
                 dag_log,
@@ -360,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"AIRFLOW_HOME kept at {airflow_home}")
         else:
             shutil.rmtree(airflow_home, ignore_errors=True)
-    timings = ", ".join(f"{name.split(' (')[0]} {seconds:.1f} s" for name, seconds in phases.timings)
+    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.timings)
     print(f"Timings      {timings}; total {phases.total():.1f} s")
     print("Demo " + ("succeeded" if succeeded else "FAILED"))
     return 0 if succeeded else 1
