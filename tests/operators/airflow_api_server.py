@@ -10,6 +10,7 @@ under the same name, so one process serves the whole session.
 from __future__ import annotations
 
 import atexit
+import configparser
 import json
 import os
 import secrets
@@ -84,11 +85,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _share_fernet_key() -> None:
+    """Make this process and the API server encrypt connections with one key.
+
+    They share the metadata DB, and the API server encrypts the passwords it stores; this process must
+    decrypt them (``dag.test()`` reads the new connection). Take the key from airflow.cfg, or make one.
+    """
+    if os.environ.get("AIRFLOW__CORE__FERNET_KEY"):
+        return
+    from airflow.configuration import AIRFLOW_CONFIG
+    from airflow.models.crypto import get_fernet
+    from cryptography.fernet import Fernet
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(AIRFLOW_CONFIG)
+    key = parser.get("core", "fernet_key", fallback="") or Fernet.generate_key().decode()
+    os.environ["AIRFLOW__CORE__FERNET_KEY"] = key
+    get_fernet.cache_clear()
+
+
 def get_or_start() -> AirflowApiServer:
     """The session's API server (the metadata DB must already be migrated)."""
     global _server
     if _server is not None and _server.process.poll() is None:
         return _server
+    _share_fernet_key()
     workdir = Path(tempfile.mkdtemp(prefix="stitch-tests-api-server-"))
     password = secrets.token_urlsafe(16)
     passwords_file = workdir / "passwords.json"

@@ -1,0 +1,430 @@
+"""Run a replication job and wait for it, in every mode, against the emulator over loopback.
+
+Modes:
+* ``blocking``: the run operator waits in its worker (``deferrable=False``).
+* ``reschedule``: the run operator only starts the job; a sensor in reschedule mode waits for it, each
+  poke by a new sensor instance (as Airflow runs a rescheduled sensor), so no state survives a poke.
+* ``deferrable``: the run operator defers; the trigger (rebuilt from ``serialize()``, as the triggerer
+  does) is driven to its event, then ``execute_complete`` runs.
+
+Intervals are scaled with ``time_scale=100`` (poll 0.2 s, budget window 6 s) against the emulator at
+speed 20, so a whole job takes about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
+
+from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
+from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+from airflow_provider_stitch.operators.replication import (
+    JOB_XCOM_KEY,
+    StitchRunReplicationJobOperator,
+    StitchStopReplicationJobOperator,
+)
+from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
+from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
+
+SHOP_DB = 2001
+STREAMS = ["customers", "orders", "products"]
+FAST = {"poll_interval": 0.2, "time_scale": 100.0}
+FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
+MODES = ["blocking", "reschedule", "deferrable"]
+SLOW_EXTRACTION = {"durations": {"tap": 2000}}  # 100 s at speed 20: still extracting when we give up
+
+
+class FakeTaskInstance:
+    """What the operators use of a task instance: XCom, dates, stats tags."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+        self.start_date = dt.datetime.now(dt.timezone.utc)
+        self.stats_tags: dict[str, str] = {}
+        self.first_reschedule: dt.datetime | None = None
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)  # XCom values must be JSON-serialisable
+        self.xcoms[key] = value
+
+    def get_first_reschedule_date(self, context: Any) -> dt.datetime | None:
+        return self.first_reschedule
+
+
+class TaskStateStore(dict):  # type: ignore[type-arg]
+    """The task state store survives retries of a task; a dict does in tests."""
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self[key] = value
+
+
+def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
+    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
+
+
+@pytest.fixture
+def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    return stitch_emulator
+
+
+@pytest.fixture
+def hook(emulator: Any) -> Iterator[StitchConnectHook]:
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    yield hook
+    hook.close()
+
+
+def run_op(**kwargs: Any) -> StitchRunReplicationJobOperator:
+    params: dict[str, Any] = {"task_id": "replicate", "source_id": SHOP_DB, "http_retry_policy": FAST_RETRIES}
+    params.update(FAST)
+    params.update(kwargs)
+    return StitchRunReplicationJobOperator(**params)
+
+
+def drive_trigger(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
+    """Rebuild the trigger from its serialized form, as the triggerer does, and get its one event."""
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first_event() -> dict[str, Any]:
+        return (await anext(rebuilt.run())).payload  # type: ignore[no-any-return]
+
+    return asyncio.run(first_event())
+
+
+def defer_and_resume(task: Any, context: dict[str, Any]) -> Any:
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+    assert deferred.value.method_name == "execute_complete"
+    event = drive_trigger(deferred.value.trigger)
+    return task.execute_complete(context, event)
+
+
+def sense_rescheduled(make_sensor: Callable[[], StitchReplicationJobSensor], context: dict[str, Any]) -> Any:
+    """Run a reschedule-mode sensor to its end: a new instance per poke, as Airflow does."""
+    ti = context["ti"]
+    while True:
+        try:
+            return make_sensor().execute(context)
+        except AirflowRescheduleException as reschedule:
+            ti.first_reschedule = ti.first_reschedule or dt.datetime.now(dt.timezone.utc)
+            time.sleep(
+                max(0.0, (reschedule.reschedule_date - dt.datetime.now(dt.timezone.utc)).total_seconds())
+            )
+
+
+def run_in_mode(mode: str, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Run the job in ``mode`` and return the XCom value (or raise the task's exception)."""
+    context = context or make_context()
+    if mode == "blocking":
+        return run_op(deferrable=False, **kwargs).execute(context)  # type: ignore[no-any-return]
+    if mode == "deferrable":
+        return defer_and_resume(run_op(deferrable=True, **kwargs), context)  # type: ignore[no-any-return]
+    timeout = kwargs.pop("timeout", 60)
+    started = run_op(wait_for_completion=False, **kwargs).execute(context)
+    job = context["ti"].xcoms[JOB_XCOM_KEY]
+
+    def sensor() -> StitchReplicationJobSensor:
+        return StitchReplicationJobSensor(
+            task_id="wait",
+            job_name=started["job_name"],
+            source_id=started["source_id"],
+            started_after=job["started_after"],
+            wait_for=kwargs.get("wait_for", "loads"),
+            mode="reschedule",
+            poke_interval=0.2,
+            time_scale=100.0,
+            timeout=timeout,
+            cancel_on_kill=kwargs.get("cancel_on_kill", True),
+            http_retry_policy=FAST_RETRIES,
+        )
+
+    return sense_rescheduled(sensor, context)  # type: ignore[no-any-return]
+
+
+def stopped_by(hook: StitchConnectHook) -> str | None:
+    """The description of the shop_db row if its last job was stopped ("Terminated")."""
+    rows = [row for row in hook.list_extractions() if row.source_id == SHOP_DB]
+    return rows[0].tap_description if rows else None
+
+
+# --- outcomes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_success_waits_for_every_stream_to_load(mode: str, emulator: Any) -> None:
+    result = run_in_mode(mode)
+    assert result["status"] == "succeeded"
+    assert result["source_name"] == "shop_db" and result["stitch_client_id"] == 1001
+    assert result["job_name"].startswith("1001.2001.sync.")
+    assert result["exit_statuses"] == {"discovery": 0, "tap": 0, "target": 0}
+    assert sorted(result["streams"]) == STREAMS
+    assert all(s["status"] == "loaded" and s["loaded_at"] for s in result["streams"].values())
+    assert all(s["loaded_at"] >= result["extraction_completion"] for s in result["streams"].values())
+    assert result["url"].endswith("/client/1001/pipeline/v2/sources/2001/summary")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("scenario", "phase_text"),
+    [
+        ({"fail_discovery": "Discovery failed: could not connect"}, "discovery exited with status 1"),
+        ({"fail_tap": "Response returned http error code 401"}, "tap exited with status 1"),
+        ({"fail_target": "Target rejected the batch"}, "target exited with status 1"),
+    ],
+    ids=["discovery", "tap", "target"],
+)
+def test_extraction_failure_raises_with_stitch_reason(
+    mode: str, scenario: dict[str, str], phase_text: str, emulator: Any
+) -> None:
+    emulator.admin.set_scenario(SHOP_DB, **scenario)
+    with pytest.raises(StitchReplicationError) as failure:
+        run_in_mode(mode)
+    message = str(failure.value)
+    assert "shop_db (2001)" in message and "1001.2001.sync." in message
+    assert "failed during extraction" in message
+    assert phase_text in message and next(iter(scenario.values())) in message
+    assert failure.value.result["status"] == "failed"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_load_error_state_fails_with_warehouse_message(mode: str, emulator: Any) -> None:
+    emulator.admin.set_scenario(SHOP_DB, load_errors={"orders": "permission denied for schema shop_db"})
+    with pytest.raises(StitchReplicationError) as failure:
+        run_in_mode(mode)
+    assert "failed during loading" in str(failure.value)
+    assert "orders: permission denied for schema shop_db" in str(failure.value)
+    assert failure.value.result["streams"]["orders"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stopped_job_is_reported_cancelled(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    stopper = threading.Timer(0.5, lambda: hook.stop_replication_job(SHOP_DB))
+    stopper.start()
+    try:
+        with pytest.raises(StitchReplicationError) as failure:
+            run_in_mode(mode)
+    finally:
+        stopper.cancel()
+    assert "was cancelled" in str(failure.value) and "Terminated" in str(failure.value)
+    assert failure.value.result["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout_stops_the_job(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    with pytest.raises((StitchReplicationError, AirflowSensorTimeout)) as failure:
+        run_in_mode(mode, timeout=1)
+    if isinstance(failure.value, StitchReplicationError):
+        assert "timed out while extracting" in str(failure.value)
+        assert "the job was stopped" in str(failure.value)
+    assert stopped_by(hook) == "Terminated"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_already_running_attaches_to_that_job(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    running = hook.start_replication_job(SHOP_DB)
+    result = run_in_mode(mode)
+    assert result["status"] == "succeeded"
+    assert result["job_name"] == running
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_already_running_fails_when_asked(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    hook.start_replication_job(SHOP_DB)
+    with pytest.raises(StitchReplicationError, match="already running on source shop_db"):
+        run_in_mode(mode, if_running="fail")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_transient_5xx_and_429_mid_wait_are_retried(mode: str, emulator: Any) -> None:
+    emulator.admin.inject_fault("GET", "/v4/1001/extractions", status=503, count=2)
+    emulator.admin.inject_fault("GET", "/v4/1001/loads", status=429, retry_after=0.05, count=1)
+    emulator.admin.inject_fault("GET", "/v4/1001/loads", status=502, count=1)
+    assert run_in_mode(mode)["status"] == "succeeded"
+    assert emulator.admin.faults() == [] or all(f.get("count", 0) == 0 for f in emulator.admin.faults())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_record_streams_are_not_awaited(mode: str, emulator: Any) -> None:
+    emulator.admin.set_scenario(SHOP_DB, zero_record_streams=["products"])
+    result = run_in_mode(mode)
+    assert result["status"] == "succeeded"
+    assert sorted(result["streams"]) == ["customers", "orders"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_all_streams_without_records_succeed_without_loads(mode: str, emulator: Any) -> None:
+    emulator.admin.set_scenario(SHOP_DB, zero_record_streams=STREAMS)
+    result = run_in_mode(mode)
+    assert result["status"] == "succeeded" and result["streams"] == {}
+    assert "no stream had new records" in result["reason"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_wait_for_extraction_only(mode: str, emulator: Any) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 2000})
+    result = run_in_mode(mode, wait_for="extraction")
+    assert result["status"] == "succeeded" and result["streams"] == {}
+    assert result["extraction_completion"] is not None
+
+
+# --- retries and idempotence ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_mode", ["blocking", "deferrable"])
+def test_retried_task_reattaches_instead_of_starting_a_duplicate(
+    retry_mode: str, emulator: Any, hook: StitchConnectHook
+) -> None:
+    store = TaskStateStore()
+    # First try: starts the job, saves it, defers; then its worker dies before the trigger fires.
+    with pytest.raises(TaskDeferred):
+        run_op(deferrable=True).execute(make_context(store))
+    first = job_name_in(store)
+    assert first is not None
+    # Second try (a new operator instance with the same task state store) must not start a new job.
+    result = run_in_mode(retry_mode, context=make_context(store))
+    assert result["status"] == "succeeded" and result["job_name"] == first
+    assert starts(emulator) == 1
+
+
+def starts(emulator: Any) -> int:
+    """How many replication jobs were asked for (POST .../sync) since the emulator's reset."""
+    return int(emulator.admin.stats()["by_route"].get("POST /v4/sources/{source_id}/sync", 0))
+
+
+def job_name_in(store: TaskStateStore) -> str | None:
+    return store[StitchRunReplicationJobOperator.external_id_key]["job_name"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("retry_mode", ["blocking", "deferrable"])
+def test_retry_after_success_returns_the_result_without_a_new_job(retry_mode: str, emulator: Any) -> None:
+    store = TaskStateStore()
+    first = run_in_mode("blocking", context=make_context(store))
+    # Nothing to wait for: even the deferrable operator returns without deferring.
+    again = run_op(deferrable=retry_mode == "deferrable").execute(make_context(store))
+    assert again == first
+
+
+def test_retry_after_a_failed_job_starts_a_fresh_one(emulator: Any) -> None:
+    store = TaskStateStore()
+    emulator.admin.set_scenario(SHOP_DB, fail_tap="boom")
+    with pytest.raises(StitchReplicationError):
+        run_in_mode("blocking", context=make_context(store))
+    failed = job_name_in(store)
+    emulator.admin.set_scenario(SHOP_DB)
+    result = run_in_mode("blocking", context=make_context(store))
+    assert result["status"] == "succeeded" and result["job_name"] != failed
+
+
+# --- same XCom in every mode ------------------------------------------------------------------------
+
+
+def test_identical_xcom_in_every_mode(emulator: Any) -> None:
+    """Every mode, waiting on the same finished job, returns exactly the same value."""
+    context = make_context()
+    run_op(wait_for_completion=False).execute(context)
+    job = context["ti"].xcoms[JOB_XCOM_KEY]
+    emulator.admin.advance(1000)
+    common = {"task_id": "wait", "job_name": job["job_name"], "started_after": job["started_after"]}
+    common |= {"poke_interval": 0.2, "time_scale": 100.0, "http_retry_policy": FAST_RETRIES}
+    poke = StitchReplicationJobSensor(**common).execute(make_context())
+    rescheduled = sense_rescheduled(
+        lambda: StitchReplicationJobSensor(mode="reschedule", **common), make_context()
+    )
+    deferred = defer_and_resume(StitchReplicationJobSensor(deferrable=True, **common), make_context())
+    # The run operator, retried after its job finished (blocking and deferrable alike return at once):
+    key = StitchRunReplicationJobOperator.external_id_key
+    blocking = run_op(deferrable=False).execute(make_context(TaskStateStore({key: job})))
+    deferrable = run_op(deferrable=True).execute(make_context(TaskStateStore({key: job})))
+    assert poke["status"] == "succeeded"
+    assert poke == rescheduled == deferred == blocking == deferrable
+
+
+def test_blocking_and_deferrable_operators_return_the_same_shape(emulator: Any) -> None:
+    blocking = run_in_mode("blocking")
+    deferred = run_in_mode("deferrable")
+    assert blocking.keys() == deferred.keys()
+    varying = {"job_name", "extraction_start", "extraction_completion", "streams"}
+    assert {k: v for k, v in blocking.items() if k not in varying} == {
+        k: v for k, v in deferred.items() if k not in varying
+    }
+    assert {k: v["status"] for k, v in blocking["streams"].items()} == {
+        k: v["status"] for k, v in deferred["streams"].items()
+    }
+
+
+# --- the rest of the operator contract ---------------------------------------------------------------
+
+
+def test_fire_and_forget_returns_the_started_job(emulator: Any) -> None:
+    context = make_context()
+    result = run_op(wait_for_completion=False).execute(context)
+    assert result["status"] == "extracting" and result["job_name"].startswith("1001.2001.sync.")
+    assert context["ti"].xcoms["stitch_source"]["url"] == result["url"]
+    assert context["ti"].xcoms[JOB_XCOM_KEY]["job_name"] == result["job_name"]
+
+
+def test_source_name_is_resolved_at_execute_time(emulator: Any) -> None:
+    assert run_in_mode("blocking", source_id=None, source_name="Shop DB")["source_id"] == SHOP_DB
+
+
+def test_unknown_source_name_fails_before_any_start(emulator: Any) -> None:
+    with pytest.raises(StitchConfigurationError, match="Did you mean: shop_db"):
+        run_op(source_id=None, source_name="shop_bd").execute(make_context())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"source_id": None},
+        {"source_name": "shop_db"},
+        {"wait_for": "everything"},
+        {"if_running": "skip"},
+        {"poll_interval": 5, "time_scale": 1.0},
+        {"timeout": 0},
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(StitchConfigurationError):
+        run_op(**kwargs)
+
+
+def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        run_op(deferrable=True, timeout=300).execute(make_context())
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger"
+    assert kwargs["retry_policy"] == FAST_RETRIES
+    assert kwargs["stitch_client_id"] == 1001 and kwargs["deadline"] > time.time() + 250
+    assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() > 300
+    assert emulator.token not in json.dumps(kwargs)
+
+
+def test_on_kill_stops_a_blocking_wait(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    operator = run_op(deferrable=False, timeout=30)
+    killer = threading.Timer(0.6, operator.on_kill)
+    killer.start()
+    with pytest.raises(StitchReplicationError, match="was cancelled"):
+        operator.execute(make_context())
+    assert stopped_by(hook) == "Terminated"
+
+
+def test_stop_operator(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    hook.start_replication_job(SHOP_DB)
+    StitchStopReplicationJobOperator(task_id="stop", source_name="shop_db").execute(make_context())
+    assert stopped_by(hook) == "Terminated"
