@@ -12,8 +12,9 @@ The rules it applies:
   ``selected: false`` field with ``selected-by-default: true`` replicated);
 - a stream needs a replication method unless it has a ``forced-replication-method`` (which a request
   may repeat but not contradict); methods are ``FULL_TABLE``, ``INCREMENTAL`` and ``LOG_BASED``;
-- ``INCREMENTAL`` needs a ``replication-key`` from ``valid-replication-keys`` when the stream lists
-  them, otherwise an integer or date-time field; the key field is selected along with the stream;
+- ``INCREMENTAL`` needs a ``replication-key`` (unless the method is forced: the tap then keeps its own
+  bookmark) from ``valid-replication-keys`` when the stream lists them, otherwise an integer or
+  date-time field; the key field is selected along with the stream;
 - database views (``is-view``) need ``view-key-properties``.
 """
 
@@ -290,8 +291,8 @@ def plan_stream(
         key = key or current_key
         valid_keys = stream_meta.get("valid-replication-keys")
         if not key:
-            if forced and not valid_keys:
-                pass  # the tap manages its own bookmark
+            if forced:
+                pass  # a forced method means the tap keeps its own bookmark: no key to choose
             else:
                 problems.append(
                     f"{label} replicates INCREMENTAL and needs a replication_key."
