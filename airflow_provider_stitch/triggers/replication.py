@@ -177,6 +177,11 @@ class StitchReplicationJobTrigger(BaseTrigger):
         return progress.to_result(stitch_client_id=self.stitch_client_id, url=self.url)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The wait leaves the shared poller before the event is yielded: whoever drives this generator
+        # (the triggerer, dag.test(), a test) may never resume it after its one event.
+        yield TriggerEvent(await self._wait())
+
+    async def _wait(self) -> dict[str, Any]:
         from airflow_provider_stitch.triggers.shared_poller import AccountKey, poll_error_is_fatal, subscribe
 
         hook = self._hook()
@@ -184,8 +189,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
             settings = await hook.aget_settings()
             client_id = self.stitch_client_id or await hook.aget_client_id()
         except Exception as exc:
-            yield TriggerEvent(replication_event(ERROR, self._result(self._last_progress), str(exc)))
-            return
+            return replication_event(ERROR, self._result(self._last_progress), str(exc))
         key = AccountKey(self.conn_id, settings.base_url, client_id, self.time_scale)
         progress_log = ProgressLog()
         awaited: list[str] | None = None
@@ -194,37 +198,25 @@ class StitchReplicationJobTrigger(BaseTrigger):
                 remaining = None if self.deadline is None else self.deadline - time.time()
                 if remaining is not None and remaining <= 0:
                     detail = f"no outcome by the deadline ({_format_epoch(self.deadline)})"
-                    yield TriggerEvent(replication_event(TIMEOUT, self._result(self._last_progress), detail))
-                    return
+                    return replication_event(TIMEOUT, self._result(self._last_progress), detail)
                 snapshot = await subscription.next_snapshot(remaining)
                 if snapshot is None:
                     continue
-                if snapshot.error is not None:
-                    if poll_error_is_fatal(snapshot.error):
-                        result = self._result(self._last_progress)
-                        yield TriggerEvent(replication_event(ERROR, result, str(snapshot.error)))
-                        return
-                    self.log.warning("Stitch poll failed, retrying next pass: %s", snapshot.error)
-                    continue
                 try:
+                    if snapshot.error is not None:
+                        raise snapshot.error
                     progress, awaited = await self._assess(snapshot, subscription.awaited_streams, awaited)
                 except Exception as exc:
                     if poll_error_is_fatal(exc):
-                        yield TriggerEvent(
-                            replication_event(ERROR, self._result(self._last_progress), str(exc))
-                        )
-                        return
-                    self.log.warning("Reading the Stitch job's log failed, retrying next pass: %s", exc)
+                        return replication_event(ERROR, self._result(self._last_progress), str(exc))
+                    self.log.warning("Polling Stitch failed; trying again on the next pass: %s", exc)
                     continue
                 self._last_progress = progress
                 subscription.wants_loads = progress.needs_loads
                 if (line := progress_log.changed(progress)) is not None:
                     self.log.info("%s", line)
                 if progress.is_terminal:
-                    yield TriggerEvent(
-                        event_for(progress, stitch_client_id=self.stitch_client_id, url=self.url)
-                    )
-                    return
+                    return event_for(progress, stitch_client_id=self.stitch_client_id, url=self.url)
 
     async def _assess(
         self, snapshot: Snapshot, read_awaited: Any, awaited: list[str] | None

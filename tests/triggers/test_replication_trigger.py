@@ -1,0 +1,194 @@
+"""StitchReplicationJobTrigger and its shared poller, in one event loop, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_stitch.api.budget import budget_interval
+from airflow_provider_stitch.api.progress import JobRef
+from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+from airflow_provider_stitch.triggers import shared_poller
+from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
+from airflow_provider_stitch.triggers.shared_poller import (
+    PASS_BUDGET_SHARE,
+    AccountKey,
+    SharedPoller,
+    poll_error_is_fatal,
+)
+
+SHOP_DB = 2001
+FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
+
+
+@pytest.fixture
+def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    return stitch_emulator
+
+
+@pytest.fixture
+def hook(emulator: Any) -> Iterator[StitchConnectHook]:
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    yield hook
+    hook.close()
+
+
+def start(hook: StitchConnectHook) -> JobRef:
+    started_after = dt.datetime.now(dt.timezone.utc)
+    return JobRef(SHOP_DB, "shop_db", hook.start_replication_job(SHOP_DB), started_after)
+
+
+def trigger_for(job: JobRef, **kwargs: Any) -> StitchReplicationJobTrigger:
+    params: dict[str, Any] = {
+        "job": job.to_dict(),
+        "poll_interval": 0.2,
+        "time_scale": 100.0,
+        "stitch_client_id": 1001,
+        "retry_policy": FAST_RETRIES,
+        "deadline": time.time() + 60,
+    }
+    params.update(kwargs)
+    return StitchReplicationJobTrigger(**params)
+
+
+def rebuilt(trigger: StitchReplicationJobTrigger) -> StitchReplicationJobTrigger:
+    """What a triggerer does after a restart: import the class path, pass the (JSON) kwargs back."""
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger"
+    return StitchReplicationJobTrigger(**json.loads(json.dumps(kwargs)))
+
+
+async def first_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
+    return (await anext(trigger.run())).payload  # type: ignore[no-any-return]
+
+
+def test_serialize_round_trips_and_holds_no_secret(emulator: Any, hook: StitchConnectHook) -> None:
+    trigger = trigger_for(start(hook), url="https://app.example/x", cancel_on_kill=False)
+    again = rebuilt(trigger)
+    assert again.serialize() == trigger.serialize()
+    assert emulator.token not in json.dumps(trigger.serialize())
+    assert again.retry_policy == FAST_RETRIES
+
+
+def test_too_short_poll_interval_is_refused() -> None:
+    job = JobRef(SHOP_DB, "shop_db", None, dt.datetime.now(dt.timezone.utc))
+    with pytest.raises(StitchConfigurationError, match="at least 20 s"):
+        StitchReplicationJobTrigger(job=job.to_dict(), poll_interval=1)
+
+
+async def test_success_event_carries_the_result(emulator: Any, hook: StitchConnectHook) -> None:
+    event = await first_event(trigger_for(start(hook), url="https://app.example/s"))
+    assert event["status"] == "succeeded"
+    assert event["result"]["status"] == "succeeded" and event["result"]["url"] == "https://app.example/s"
+    assert "succeeded" in event["message"]
+    assert shared_poller.active_pollers() == []  # the poll loop stopped with its last waiter
+
+
+async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 40})
+    job = start(hook)
+    trigger = trigger_for(job)
+    running = asyncio.create_task(first_event(trigger))
+    # Let it see the extraction finish, then the triggerer goes away mid-wait.
+    while trigger._last_progress.phase.value == "extracting":
+        await asyncio.sleep(0.05)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert shared_poller.active_pollers() == []
+    # A new triggerer rebuilds it from its kwargs alone and finishes the wait.
+    event = await first_event(rebuilt(trigger))
+    assert event["status"] == "succeeded" and event["result"]["job_name"] == job.job_name
+
+
+async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    began = time.monotonic()
+    event = await first_event(trigger_for(start(hook), deadline=time.time() + 0.8))
+    assert time.monotonic() - began < 3
+    assert event["status"] == "timeout" and event["result"]["status"] == "extracting"
+    assert "timed out while extracting" in event["message"]
+
+
+async def test_fatal_error_ends_the_wait(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    job = start(hook)
+    conn = json.loads(emulator.connection_uri)
+    conn["password"] = "ac_revoked"
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
+    event = await first_event(trigger_for(job))
+    assert event["status"] == "error" and "401" in event["message"]
+    assert "ac_revoked" not in json.dumps(event)
+
+
+async def test_on_kill_stops_a_job_still_extracting(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    trigger = trigger_for(start(hook))
+    running = asyncio.create_task(first_event(trigger))
+    await asyncio.sleep(0.5)
+    running.cancel()
+    await trigger.on_kill()
+    rows = [r for r in await hook.alist_extractions() if r.source_id == SHOP_DB]
+    assert rows and rows[0].tap_description == "Terminated"
+
+
+async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
+    emulator: Any, hook: StitchConnectHook
+) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    await trigger_for(start(hook), cancel_on_kill=False).on_kill()
+    assert hook.list_extractions() == []  # still running: nothing stopped it
+    hook.stop_replication_job(SHOP_DB)
+    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 2000})
+    trigger = trigger_for(start(hook))
+    running = asyncio.create_task(first_event(trigger))
+    while trigger._last_progress.phase.value == "extracting":
+        await asyncio.sleep(0.05)
+    running.cancel()
+    await trigger.on_kill()  # past extraction: a DELETE would hit the next job, so none is sent
+    assert int(emulator.admin.stats()["by_route"].get("DELETE /v4/sources/{source_id}/sync", 0)) == 1
+
+
+async def test_many_waits_share_one_poller(emulator: Any, hook: StitchConnectHook) -> None:
+    job = start(hook)
+    triggers = [trigger_for(job) for _ in range(50)]
+    before = emulator.admin.jobs_calls()
+    events = await asyncio.gather(*(first_event(t) for t in triggers))
+    assert {e["status"] for e in events} == {"succeeded"}
+    assert len({json.dumps(e["result"], sort_keys=True) for e in events}) == 1
+    calls = emulator.admin.jobs_calls() - before
+    # A handful of passes (extractions, then loads) and one log read, not 50 times that.
+    assert calls < 25, calls
+
+
+def test_poll_interval_stretches_to_the_budget() -> None:
+    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1.0)
+    poller = SharedPoller(key, StitchConnectHook())
+    poller.subscribers.add(shared_poller.Subscription(poller, poll_interval=1.0))
+    assert poller.interval() == budget_interval(1, share=PASS_BUDGET_SHARE)
+    poller._calls_per_pass = 4  # extractions and loads, two pages each
+    assert poller.interval() == pytest.approx(4 * 600 / (30 * PASS_BUDGET_SHARE))
+
+
+def test_which_poll_errors_end_a_wait() -> None:
+    from airflow_provider_stitch.exceptions import (
+        StitchAPIError,
+        StitchAuthenticationError,
+        StitchRateLimitError,
+        StitchTransportError,
+    )
+
+    assert not poll_error_is_fatal(StitchTransportError("reset"))
+    assert not poll_error_is_fatal(StitchRateLimitError("slow down", status=429))
+    assert not poll_error_is_fatal(StitchAPIError("oops", status=503))
+    assert poll_error_is_fatal(StitchAuthenticationError("no", status=401))
+    assert poll_error_is_fatal(StitchAPIError("bad", status=400))
+    assert poll_error_is_fatal(RuntimeError("bug"))
