@@ -1,0 +1,151 @@
+"""StitchReplicationJobSensor specifics (the mode x outcome matrix is in tests/operators)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
+from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor, source_id_from_job_name
+
+SHOP_DB = 2001
+FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
+FAST = {"poke_interval": 0.2, "time_scale": 100.0, "http_retry_policy": FAST_RETRIES}
+
+
+class FakeTaskInstance:
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+        self.start_date = dt.datetime.now(dt.timezone.utc)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = json.loads(json.dumps(value))
+
+    def get_first_reschedule_date(self, context: Any) -> dt.datetime | None:
+        return None
+
+
+def context() -> dict[str, Any]:
+    return {"ti": FakeTaskInstance()}
+
+
+@pytest.fixture
+def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    return stitch_emulator
+
+
+@pytest.fixture
+def hook(emulator: Any) -> Iterator[StitchConnectHook]:
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    yield hook
+    hook.close()
+
+
+def sensor(**kwargs: Any) -> StitchReplicationJobSensor:
+    return StitchReplicationJobSensor(task_id="wait", **FAST, **kwargs)
+
+
+def test_source_is_read_from_the_job_name() -> None:
+    assert source_id_from_job_name("1001.2001.sync.abc") == 2001
+    assert source_id_from_job_name("not-a-job") is None
+
+
+def test_poke_mode_waits_for_a_named_job(emulator: Any, hook: StitchConnectHook) -> None:
+    job_name = hook.start_replication_job(SHOP_DB)
+    ctx = context()
+    result = sensor(job_name=job_name).execute(ctx)
+    assert result["status"] == "succeeded" and result["job_name"] == job_name
+    assert result["source_name"] == "shop_db"
+    assert ctx["ti"].xcoms["stitch_source"]["url"] == result["url"]
+
+
+def test_without_a_job_name_waits_for_the_next_completion_on_the_source(
+    emulator: Any, hook: StitchConnectHook
+) -> None:
+    first = hook.start_replication_job(SHOP_DB)
+    emulator.admin.advance(1000)  # an earlier job, already done before the sensor's time
+    since = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    wait = sensor(source_name="shop_db", started_after=since.isoformat())
+    threading.Timer(1.1, lambda: hook.start_replication_job(SHOP_DB)).start()
+    result = wait.execute(context())
+    assert result["status"] == "succeeded" and result["job_name"] != first
+
+
+def test_failure_can_be_soft(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, fail_tap="Response returned http error code 401")
+    job_name = hook.start_replication_job(SHOP_DB)
+    with pytest.raises(StitchReplicationError, match="http error code 401"):
+        sensor(job_name=job_name).execute(context())
+    with pytest.raises(AirflowSkipException):
+        sensor(job_name=job_name, never_fail=True).execute(context())
+
+
+def test_poke_mode_timeout_stops_the_job_when_asked(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    job_name = hook.start_replication_job(SHOP_DB)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor(job_name=job_name, timeout=0.6, cancel_on_kill=True).execute(context())
+    rows = [r for r in hook.list_extractions() if r.source_id == SHOP_DB]
+    assert rows and rows[0].tap_description == "Terminated"
+
+
+def test_timeout_leaves_the_job_running_by_default(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    job_name = hook.start_replication_job(SHOP_DB)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor(job_name=job_name, timeout=0.5).execute(context())
+    assert hook.list_extractions() == []  # not stopped: still running, so not listed as completed
+
+
+def test_deferrable_sensor_defers_at_once_then_completes(emulator: Any, hook: StitchConnectHook) -> None:
+    job_name = hook.start_replication_job(SHOP_DB)
+    calls_before = emulator.admin.jobs_calls()
+    wait = sensor(job_name=job_name, deferrable=True, timeout=120)
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute(context())
+    assert emulator.admin.jobs_calls() == calls_before  # no jobs call from the worker
+    trigger = deferred.value.trigger
+    assert trigger.deadline is not None and trigger.cancel_on_kill is False
+
+    async def first_event() -> dict[str, Any]:
+        return (await anext(trigger.run())).payload  # type: ignore[no-any-return]
+
+    result = wait.execute_complete(context(), asyncio.run(first_event()))
+    assert result["status"] == "succeeded" and result["job_name"] == job_name
+
+
+def test_pokes_stretch_their_interval_to_the_budget(emulator: Any, hook: StitchConnectHook) -> None:
+    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    wait = sensor(job_name=hook.start_replication_job(SHOP_DB))
+    assert wait.poke(context()) is False
+    assert wait.poke_interval == pytest.approx(0.2)  # one extractions call: 20 s / 100 of budget
+    emulator.admin.set_scenario(SHOP_DB)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"source_id": 1, "source_name": "shop_db"},
+        {"job_name": "1001.2001.sync.x", "wait_for": "nothing"},
+        {"job_name": "1001.2001.sync.x", "poke_interval": 1, "time_scale": 1.0},
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> None:
+    params = {**FAST, **kwargs}
+    with pytest.raises(StitchConfigurationError):
+        StitchReplicationJobSensor(task_id="wait", **params)
+
+
+def test_unreadable_started_after_is_explained(emulator: Any) -> None:
+    with pytest.raises(StitchConfigurationError, match="started_after"):
+        sensor(source_id=SHOP_DB, started_after="yesterday").execute(context())
