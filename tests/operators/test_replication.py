@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib
+import importlib.util
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
+from airflow_provider_stitch.hooks.settings import StitchSettings
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators.replication import (
     JOB_XCOM_KEY,
@@ -428,3 +430,97 @@ def test_stop_operator(emulator: Any, hook: StitchConnectHook) -> None:
     hook.start_replication_job(SHOP_DB)
     StitchStopReplicationJobOperator(task_id="stop", source_name="shop_db").execute(make_context())
     assert stopped_by(hook) == "Terminated"
+
+
+# --- more than 100 extraction rows (two pages) ------------------------------------------------------
+
+FILLER_SOURCES = 120
+
+
+@pytest.fixture(scope="module")
+def crowded_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An account with 120 more sources, each with a completed extraction: the list has two pages."""
+    from importlib.resources import files
+
+    from airflow_provider_stitch.emulator import EmulatorServer
+
+    seed = json.loads(files("airflow_provider_stitch.emulator").joinpath("default_seed.json").read_text())
+    account = seed["accounts"][0]
+    shop_db = next(s for s in account["sources"] if s["id"] == SHOP_DB)
+    for number in range(FILLER_SOURCES):
+        filler = dict(shop_db, id=1000 + number, display_name=f"Filler {number}", name=f"filler_{number}")
+        filler["selected_streams"] = ["customers"]
+        filler["scenario"] = {"zero_record_streams": ["customers"]}  # no loads: a fast set-up
+        account["sources"].append(filler)
+    server = EmulatorServer(
+        seed=seed, speed=20, warehouse_path=tmp_path_factory.mktemp("crowded") / "warehouse.duckdb"
+    )
+    server.start()
+    hook = StitchConnectHook()
+    hook.use_settings(
+        StitchSettings(base_url=server.base_url, access_token=server.token, stitch_client_id=server.client_id)
+    )
+    for number in range(FILLER_SOURCES):
+        hook.start_replication_job(1000 + number)
+    server.admin.advance(1000)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_more_than_100_extraction_rows(
+    mode: str, crowded_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", crowded_emulator.connection_uri)
+    assert len(StitchConnectHook().list_extractions()) >= FILLER_SOURCES
+    result = run_in_mode(mode)
+    assert result["status"] == "succeeded" and sorted(result["streams"]) == STREAMS
+    assert [r.source_id for r in StitchConnectHook().list_extractions()].index(SHOP_DB) >= 100
+
+
+# --- a real Airflow run --------------------------------------------------------------------------------
+
+
+DEFERRABLE_DAG = """
+from airflow.sdk import DAG
+from airflow_provider_stitch.operators import StitchRunReplicationJobOperator
+
+with DAG("stitch_replication_deferrable_test", schedule=None, catchup=False) as dag:
+    StitchRunReplicationJobOperator(
+        task_id="replicate",
+        source_name="shop_db",
+        deferrable=True,
+        poll_interval=0.2,
+        time_scale=100.0,
+        timeout=120,
+        http_retry_policy={"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5},
+    )
+"""
+
+
+def test_dag_test_runs_the_deferrable_operator_end_to_end(
+    airflow_db: Any, emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dag.test()`` runs the task in a task runner and its trigger inline, as a triggerer would."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    (tmp_path / "stitch_deferrable_dag.py").write_text(DEFERRABLE_DAG)
+    # dag.test() writes the DAG to the metadata DB from the dags-folder bundle, read from here:
+    monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(tmp_path))
+    spec = importlib.util.spec_from_file_location(
+        "stitch_deferrable_dag", tmp_path / "stitch_deferrable_dag.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag_run = module.dag.test()
+    assert dag_run.state == "success"
+    with create_session() as session:
+        rows = list(
+            session.scalars(
+                XComModel.get_many(run_id=dag_run.run_id, dag_ids=module.dag.dag_id, key="return_value")
+            )
+        )
+        result = XComModel.deserialize_value(rows[0])
+    assert result["status"] == "succeeded" and sorted(result["streams"]) == STREAMS
