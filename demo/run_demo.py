@@ -118,6 +118,19 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(kept)
 
 
+def _errors(log_file: Path) -> str:
+    """The closing line of each traceback in a log: what failed, without Airflow's frames."""
+    found: list[str] = []
+    for line in log_file.read_text(errors="replace").splitlines():
+        head = line.split(":", 1)[0]
+        is_exception_line = all(part.isidentifier() for part in head.split(".")) and head.endswith(
+            ("Exception", "Error")
+        )
+        if is_exception_line and line not in found:
+            found.append(line)
+    return "\n".join(f"  {line}" for line in found if not any(m in line for m in _SECRET_MARKERS))
+
+
 def _run_logged(command: list[str], log_file: Path, env: dict[str, str], what: str) -> None:
     with log_file.open("w") as out:
         returncode = subprocess.run(  # noqa: S603 - fixed argument lists built here
@@ -263,7 +276,7 @@ def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator
         task = tasks.get(task_id, {})
         duration = task.get("duration")
         took = f"{duration:5.1f} s" if isinstance(duration, int | float) else "    ?  "
-        lines.append(f"  {task_id:<24} {task.get('state', 'not run'):<10} {took}")
+        lines.append(f"  {task_id:<24} {task.get('state', 'not run'):<16} {took}")
 
     lines.append("Replication phases (UTC; Stitch timestamps have second precision)")
     lines += _replication_lines(tasks.get(REPLICATE_TASK, {}))
@@ -286,7 +299,7 @@ def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator
                 f"  {model['name']:<26} {model['status']:<8} {model['seconds']:5.2f} s   {model['relation']}"
             )
     else:
-        lines.append(f"dbt: not run ({tasks.get(DBT_TASK, {}).get('state', 'no task instance')})")
+        lines.append(f"dbt: {tasks.get(DBT_TASK, {}).get('state', 'not run')} (no models built)")
     check = tasks.get(CHECK_TASK, {}).get("result")
     if check:
         lines.append(f"Check        {check['model']} has {check['rows']} rows, one per customer loaded")
@@ -318,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
+    # `kill` (or make being stopped) must clean up like Ctrl-C does: stop the emulator and the DAG run.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
     phases = Phases()
     work_dir: Path = args.work_dir.resolve()
     # A fresh warehouse every time, so the summary shows exactly this run's loads.
@@ -339,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     emulator = Emulator(warehouse, args.speed, work_dir / "emulator.log")
     dag_log = work_dir / "dag-test.log"
-    succeeded = False
+    succeeded = interrupted = False
     try:
         # The emulator starts while Airflow migrates its database: neither waits for the other.
         with phases.phase("emulator start", "starting the Stitch emulator"):
@@ -369,10 +385,12 @@ def main(argv: list[str] | None = None) -> int:
         states = {task.get("state") for task in result["tasks"].values()}
         succeeded = result["state"] == "success" and states == {"success"}
         if not succeeded:
-            print(f"\nThe DAG run did not fully succeed; see {dag_log}\n{_tail(dag_log)}", file=sys.stderr)
+            print(f"\nThe DAG run did not fully succeed. Errors (full log: {dag_log}):", file=sys.stderr)
+            print(_errors(dag_log) or _tail(dag_log), file=sys.stderr)
     except DemoError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
+        interrupted = True
         print("\ndemo interrupted", file=sys.stderr)
     finally:
         emulator.stop()
@@ -383,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.timings)
     print(f"Timings      {timings}; total {phases.total():.1f} s")
     print("Demo " + ("succeeded" if succeeded else "FAILED"))
+    if interrupted:
+        return 130  # the shell's convention for "stopped by SIGINT"
     return 0 if succeeded else 1
 
 
