@@ -52,6 +52,8 @@ class _StoreTokenOperator(_StitchOperator):
         stitch_conn_id: str = "stitch_default",
         **kwargs: Any,
     ) -> None:
+        # Each field is also its own XCom: ``create_account.output["connection_id"]`` feeds later tasks.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
         if not is_templated(connection_id):
             from airflow_provider_stitch.airflow_api import check_connection_id

@@ -229,6 +229,8 @@ class _CreateOperator(_StitchOperator):
         stitch_conn_id: str = "stitch_default",
         **kwargs: Any,
     ) -> None:
+        # Each id is also its own XCom, so ``create_source.output["source_id"]`` wires the next task.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
         check_mapping(properties, "properties")
         if if_exists not in IF_EXISTS_CHOICES:
