@@ -152,8 +152,8 @@ def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple
     * Same job name -> ours.
     * We attached without a name -> the source's row once it completed at/after our attach time (the
       job already running when we attached may have started before us, so its start time won't do).
-    * A different name that started at/after ``started_after`` -> a newer job: ours finished earlier
-      (one job per source at a time), so the row supersedes ours.
+    * A different name that started after ``started_after`` (a later second) -> a newer job: ours
+      finished earlier (one job per source at a time), so the row supersedes ours.
     * Anything else -> an older job; ours is still running.
     """
     since = _at_second(job.started_after)
@@ -167,7 +167,9 @@ def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple
             if moment is not None and moment >= since:
                 return row, False
             return None, False
-        if row.start_time is not None and row.start_time >= since:
+        # Strictly later: a newer job starts after ours ended, so it cannot share our start's second,
+        # while an older job can (a retry right after a quick failure), and must not pass for newer.
+        if row.start_time is not None and row.start_time > since:
             return row, True
         return None, False
     return None, False

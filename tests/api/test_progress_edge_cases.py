@@ -36,3 +36,28 @@ def test_a_log_with_some_zero_counts_awaits_only_streams_with_records() -> None:
 
 def test_a_log_without_counts_falls_back_to_selected_streams() -> None:
     assert awaited(NO_COUNTS_LOG) == SELECTED
+
+
+def test_an_older_job_in_the_same_second_as_our_start_is_not_a_newer_one() -> None:
+    """A retry right after a quick failure: the failed job's row shares our start's second."""
+    import datetime as dt
+
+    from airflow_provider_stitch.api.objects import Extraction
+    from airflow_provider_stitch.api.progress import JobRef, Phase, assess_progress
+
+    second = dt.datetime(2026, 11, 28, 13, 29, 49, tzinfo=dt.timezone.utc)
+    failed_just_before = Extraction.from_api(
+        {
+            "job_name": "1001.2001.sync.older",
+            "source_id": 2001,
+            "start_time": "2026-11-28T13:29:49Z",
+            "completion_time": "2026-11-28T13:29:49Z",
+            "discovery_exit_status": 0,
+            "tap_exit_status": 1,
+            "tap_description": "boom",
+            "target_exit_status": 0,
+        }
+    )
+    ours = JobRef(2001, "shop_db", "1001.2001.sync.ours", second.replace(microsecond=700_000))
+    progress = assess_progress(ours, [failed_just_before])
+    assert progress.phase is Phase.EXTRACTING and progress.superseded_by is None
