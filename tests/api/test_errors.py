@@ -135,3 +135,8 @@ def test_retry_after_formats() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
+
+
+def test_a_failed_connection_check_read_is_data_not_an_error() -> None:
+    check = {"name": "1001.2001.check.x", "status": "failed", "error": True, "discovery_exit_status": 1}
+    assert error_from_response(ApiRequest("GET", "/v4/sources/2001/last-connection-check"), answer(200, check)) is None
