@@ -7,8 +7,8 @@ Modes:
 * ``deferrable``: the run operator defers; the trigger (rebuilt from ``serialize()``, as the triggerer
   does) is driven to its event, then ``execute_complete`` runs.
 
-Intervals are scaled with ``time_scale=100`` (poll 0.2 s, budget window 6 s) against the emulator at
-speed 20, so a whole job takes about a second.
+Intervals are scaled with ``time_scale=200`` (poll 0.1 s, budget window 3 s) against the emulator at
+speed 20 with one-second phases, so a whole job takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -38,8 +38,20 @@ from airflow_provider_stitch.sensors.replication import StitchReplicationJobSens
 from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
 
 SHOP_DB = 2001
+
+#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
+SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
+
+
+def scenario(emulator: Any, **fields: Any) -> None:
+    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
+    emulator.admin.set_scenario(
+        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
+    )
+
+
 STREAMS = ["customers", "orders", "products"]
-FAST = {"poll_interval": 0.2, "time_scale": 100.0}
+FAST = {"poll_interval": 0.1, "time_scale": 200.0}
 FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
 MODES = ["blocking", "reschedule", "deferrable"]
 SLOW_EXTRACTION = {"durations": {"tap": 2000}}  # 100 s at speed 20: still extracting when we give up
@@ -76,6 +88,7 @@ def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
 @pytest.fixture
 def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    scenario(stitch_emulator)
     return stitch_emulator
 
 
@@ -145,8 +158,8 @@ def run_in_mode(mode: str, context: dict[str, Any] | None = None, **kwargs: Any)
             started_after=job["started_after"],
             wait_for=kwargs.get("wait_for", "loads"),
             mode="reschedule",
-            poke_interval=0.2,
-            time_scale=100.0,
+            poke_interval=0.1,
+            time_scale=200.0,
             timeout=timeout,
             cancel_on_kill=kwargs.get("cancel_on_kill", True),
             http_retry_policy=FAST_RETRIES,
@@ -179,7 +192,7 @@ def test_success_waits_for_every_stream_to_load(mode: str, emulator: Any) -> Non
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    ("scenario", "phase_text"),
+    ("failing_step", "phase_text"),
     [
         ({"fail_discovery": "Discovery failed: could not connect"}, "discovery exited with status 1"),
         ({"fail_tap": "Response returned http error code 401"}, "tap exited with status 1"),
@@ -188,21 +201,21 @@ def test_success_waits_for_every_stream_to_load(mode: str, emulator: Any) -> Non
     ids=["discovery", "tap", "target"],
 )
 def test_extraction_failure_raises_with_stitch_reason(
-    mode: str, scenario: dict[str, str], phase_text: str, emulator: Any
+    mode: str, failing_step: dict[str, str], phase_text: str, emulator: Any
 ) -> None:
-    emulator.admin.set_scenario(SHOP_DB, **scenario)
+    scenario(emulator, **failing_step)
     with pytest.raises(StitchReplicationError) as failure:
         run_in_mode(mode)
     message = str(failure.value)
     assert "shop_db (2001)" in message and "1001.2001.sync." in message
     assert "failed during extraction" in message
-    assert phase_text in message and next(iter(scenario.values())) in message
+    assert phase_text in message and next(iter(failing_step.values())) in message
     assert failure.value.result["status"] == "failed"
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_load_error_state_fails_with_warehouse_message(mode: str, emulator: Any) -> None:
-    emulator.admin.set_scenario(SHOP_DB, load_errors={"orders": "permission denied for schema shop_db"})
+    scenario(emulator, load_errors={"orders": "permission denied for schema shop_db"})
     with pytest.raises(StitchReplicationError) as failure:
         run_in_mode(mode)
     assert "failed during loading" in str(failure.value)
@@ -212,7 +225,7 @@ def test_load_error_state_fails_with_warehouse_message(mode: str, emulator: Any)
 
 @pytest.mark.parametrize("mode", MODES)
 def test_stopped_job_is_reported_cancelled(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    scenario(emulator, **SLOW_EXTRACTION)
     stopper = threading.Timer(0.5, lambda: hook.stop_replication_job(SHOP_DB))
     stopper.start()
     try:
@@ -226,7 +239,7 @@ def test_stopped_job_is_reported_cancelled(mode: str, emulator: Any, hook: Stitc
 
 @pytest.mark.parametrize("mode", MODES)
 def test_timeout_stops_the_job(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    scenario(emulator, **SLOW_EXTRACTION)
     with pytest.raises((StitchReplicationError, AirflowSensorTimeout)) as failure:
         run_in_mode(mode, timeout=1)
     if isinstance(failure.value, StitchReplicationError):
@@ -261,7 +274,7 @@ def test_transient_5xx_and_429_mid_wait_are_retried(mode: str, emulator: Any) ->
 
 @pytest.mark.parametrize("mode", MODES)
 def test_zero_record_streams_are_not_awaited(mode: str, emulator: Any) -> None:
-    emulator.admin.set_scenario(SHOP_DB, zero_record_streams=["products"])
+    scenario(emulator, zero_record_streams=["products"])
     result = run_in_mode(mode)
     assert result["status"] == "succeeded"
     assert sorted(result["streams"]) == ["customers", "orders"]
@@ -269,7 +282,7 @@ def test_zero_record_streams_are_not_awaited(mode: str, emulator: Any) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_all_streams_without_records_succeed_without_loads(mode: str, emulator: Any) -> None:
-    emulator.admin.set_scenario(SHOP_DB, zero_record_streams=STREAMS)
+    scenario(emulator, zero_record_streams=STREAMS)
     result = run_in_mode(mode)
     assert result["status"] == "succeeded" and result["streams"] == {}
     assert "no stream had new records" in result["reason"]
@@ -277,7 +290,7 @@ def test_all_streams_without_records_succeed_without_loads(mode: str, emulator: 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_wait_for_extraction_only(mode: str, emulator: Any) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 2000})
+    scenario(emulator, durations={"preparation": 2000})
     result = run_in_mode(mode, wait_for="extraction")
     assert result["status"] == "succeeded" and result["streams"] == {}
     assert result["extraction_completion"] is not None
@@ -322,11 +335,11 @@ def test_retry_after_success_returns_the_result_without_a_new_job(retry_mode: st
 
 def test_retry_after_a_failed_job_starts_a_fresh_one(emulator: Any) -> None:
     store = TaskStateStore()
-    emulator.admin.set_scenario(SHOP_DB, fail_tap="boom")
+    scenario(emulator, fail_tap="boom")
     with pytest.raises(StitchReplicationError):
         run_in_mode("blocking", context=make_context(store))
     failed = job_name_in(store)
-    emulator.admin.set_scenario(SHOP_DB)
+    scenario(emulator)
     result = run_in_mode("blocking", context=make_context(store))
     assert result["status"] == "succeeded" and result["job_name"] != failed
 
@@ -341,7 +354,7 @@ def test_identical_xcom_in_every_mode(emulator: Any) -> None:
     job = context["ti"].xcoms[JOB_XCOM_KEY]
     emulator.admin.advance(1000)
     common = {"task_id": "wait", "job_name": job["job_name"], "started_after": job["started_after"]}
-    common |= {"poke_interval": 0.2, "time_scale": 100.0, "http_retry_policy": FAST_RETRIES}
+    common |= {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
     poke = StitchReplicationJobSensor(**common).execute(make_context())
     rescheduled = sense_rescheduled(
         lambda: StitchReplicationJobSensor(mode="reschedule", **common), make_context()
@@ -416,7 +429,7 @@ def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
 
 
 def test_on_kill_stops_a_blocking_wait(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    scenario(emulator, **SLOW_EXTRACTION)
     operator = run_op(deferrable=False, timeout=30)
     killer = threading.Timer(0.6, operator.on_kill)
     killer.start()
@@ -426,7 +439,7 @@ def test_on_kill_stops_a_blocking_wait(emulator: Any, hook: StitchConnectHook) -
 
 
 def test_stop_operator(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, **SLOW_EXTRACTION)
+    scenario(emulator, **SLOW_EXTRACTION)
     hook.start_replication_job(SHOP_DB)
     StitchStopReplicationJobOperator(task_id="stop", source_name="shop_db").execute(make_context())
     assert stopped_by(hook) == "Terminated"
@@ -490,8 +503,8 @@ with DAG("stitch_replication_deferrable_test", schedule=None, catchup=False) as 
         task_id="replicate",
         source_name="shop_db",
         deferrable=True,
-        poll_interval=0.2,
-        time_scale=100.0,
+        poll_interval=0.1,
+        time_scale=200.0,
         timeout=120,
         http_retry_policy={"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5},
     )

@@ -17,8 +17,20 @@ from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor, source_id_from_job_name
 
 SHOP_DB = 2001
+
+#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
+SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
+
+
+def scenario(emulator: Any, **fields: Any) -> None:
+    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
+    emulator.admin.set_scenario(
+        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
+    )
+
+
 FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
-FAST = {"poke_interval": 0.2, "time_scale": 100.0, "http_retry_policy": FAST_RETRIES}
+FAST = {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
 
 
 class FakeTaskInstance:
@@ -40,6 +52,7 @@ def context() -> dict[str, Any]:
 @pytest.fixture
 def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    scenario(stitch_emulator)
     return stitch_emulator
 
 
@@ -81,7 +94,7 @@ def test_without_a_job_name_waits_for_the_next_completion_on_the_source(
 
 
 def test_failure_can_be_soft(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, fail_tap="Response returned http error code 401")
+    scenario(emulator, fail_tap="Response returned http error code 401")
     job_name = hook.start_replication_job(SHOP_DB)
     with pytest.raises(StitchReplicationError, match="http error code 401"):
         sensor(job_name=job_name).execute(context())
@@ -90,7 +103,7 @@ def test_failure_can_be_soft(emulator: Any, hook: StitchConnectHook) -> None:
 
 
 def test_poke_mode_timeout_stops_the_job_when_asked(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     job_name = hook.start_replication_job(SHOP_DB)
     with pytest.raises(AirflowSensorTimeout):
         sensor(job_name=job_name, timeout=0.6, cancel_on_kill=True).execute(context())
@@ -99,7 +112,7 @@ def test_poke_mode_timeout_stops_the_job_when_asked(emulator: Any, hook: StitchC
 
 
 def test_timeout_leaves_the_job_running_by_default(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     job_name = hook.start_replication_job(SHOP_DB)
     with pytest.raises(AirflowSensorTimeout):
         sensor(job_name=job_name, timeout=0.5).execute(context())
@@ -124,11 +137,11 @@ def test_deferrable_sensor_defers_at_once_then_completes(emulator: Any, hook: St
 
 
 def test_pokes_stretch_their_interval_to_the_budget(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     wait = sensor(job_name=hook.start_replication_job(SHOP_DB))
     assert wait.poke(context()) is False
-    assert wait.poke_interval == pytest.approx(0.2)  # one extractions call: 20 s / 100 of budget
-    emulator.admin.set_scenario(SHOP_DB)
+    assert wait.poke_interval == pytest.approx(0.1)  # one extractions call: 20 s / 200 of budget
+    scenario(emulator)
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,25 @@ from airflow_provider_stitch.triggers.shared_poller import (
 )
 
 SHOP_DB = 2001
+
+#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
+SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
+
+
+def scenario(emulator: Any, **fields: Any) -> None:
+    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
+    emulator.admin.set_scenario(
+        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
+    )
+
+
 FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
 
 
 @pytest.fixture
 def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    scenario(stitch_emulator)
     return stitch_emulator
 
 
@@ -49,8 +62,8 @@ def start(hook: StitchConnectHook) -> JobRef:
 def trigger_for(job: JobRef, **kwargs: Any) -> StitchReplicationJobTrigger:
     params: dict[str, Any] = {
         "job": job.to_dict(),
-        "poll_interval": 0.2,
-        "time_scale": 100.0,
+        "poll_interval": 0.1,
+        "time_scale": 200.0,
         "stitch_client_id": 1001,
         "retry_policy": FAST_RETRIES,
         "deadline": time.time() + 60,
@@ -93,7 +106,7 @@ async def test_success_event_carries_the_result(emulator: Any, hook: StitchConne
 
 
 async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 40})
+    scenario(emulator, durations={"preparation": 12})
     job = start(hook)
     trigger = trigger_for(job)
     running = asyncio.create_task(first_event(trigger))
@@ -110,7 +123,7 @@ async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConn
 
 
 async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     began = time.monotonic()
     event = await first_event(trigger_for(start(hook), deadline=time.time() + 0.8))
     assert time.monotonic() - began < 3
@@ -130,7 +143,7 @@ async def test_fatal_error_ends_the_wait(emulator: Any, monkeypatch: pytest.Monk
 
 
 async def test_on_kill_stops_a_job_still_extracting(emulator: Any, hook: StitchConnectHook) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     trigger = trigger_for(start(hook))
     running = asyncio.create_task(first_event(trigger))
     await asyncio.sleep(0.5)
@@ -143,11 +156,11 @@ async def test_on_kill_stops_a_job_still_extracting(emulator: Any, hook: StitchC
 async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
     emulator: Any, hook: StitchConnectHook
 ) -> None:
-    emulator.admin.set_scenario(SHOP_DB, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})
     await trigger_for(start(hook), cancel_on_kill=False).on_kill()
     assert hook.list_extractions() == []  # still running: nothing stopped it
     hook.stop_replication_job(SHOP_DB)
-    emulator.admin.set_scenario(SHOP_DB, durations={"preparation": 2000})
+    scenario(emulator, durations={"preparation": 2000})
     trigger = trigger_for(start(hook))
     running = asyncio.create_task(first_event(trigger))
     while trigger._last_progress.phase.value == "extracting":
