@@ -131,7 +131,7 @@ with DAG(
         from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
         dbt = Path(Variable.get("stitch_demo_dbt", default=str(_DEFAULT_DBT)))
-        if not os.access(dbt, os.X_OK):
+        if not (dbt.is_file() and os.access(dbt, os.X_OK)):
             raise AirflowSkipException(
                 f"no dbt executable at {dbt}: build the demo's dbt virtualenv with `make dbt-venv`, "
                 "or point the Airflow Variable stitch_demo_dbt at your dbt"
@@ -197,6 +197,8 @@ with DAG(
         import duckdb
         from airflow.sdk.exceptions import AirflowFailException
 
+        if not any(m["name"] == MART and m["status"] == "success" for m in dbt_summary["models"]):
+            raise AirflowFailException(f"dbt did not build {MART}; it built {dbt_summary['models']}")
         paths = _paths()
         con = duckdb.connect(str(paths["analytics"]), read_only=True)
         try:
