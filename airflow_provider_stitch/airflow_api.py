@@ -146,6 +146,9 @@ def _detail(response: requests.Response) -> str:
 class AirflowApiClient:
     """Read and write Airflow connections through the public REST API (``/api/v2``)."""
 
+    #: Seconds before the n-th resend is ``retry_delay * n``.
+    retry_delay = 1.0
+
     def __init__(self, settings: AirflowApiSettings) -> None:
         self.settings = settings
         self._session: requests.Session | None = None
@@ -233,7 +236,7 @@ class AirflowApiClient:
                 # A refused connection never reached Airflow, so even a POST may be resent.
                 never_sent = isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower()
                 if attempt < MAX_ATTEMPTS and (resendable or never_sent):
-                    time.sleep(attempt)
+                    time.sleep(self.retry_delay * attempt)
                     continue
                 raise AirflowApiError(
                     f"Could not reach the Airflow API at {self.settings.base_url} ({method} {path}): "
@@ -241,14 +244,14 @@ class AirflowApiClient:
                 ) from None
             except requests.Timeout:
                 if attempt < MAX_ATTEMPTS and resendable:
-                    time.sleep(attempt)
+                    time.sleep(self.retry_delay * attempt)
                     continue
                 raise AirflowApiError(
                     f"The Airflow API at {self.settings.base_url} did not answer {method} {path} within "
                     f"{self.settings.timeout:g} s"
                 ) from None
             if response.status_code in _RETRY_STATUSES and resendable and attempt < MAX_ATTEMPTS:
-                time.sleep(attempt)
+                time.sleep(self.retry_delay * attempt)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
@@ -257,15 +260,15 @@ class AirflowApiClient:
         self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None, resendable: bool
     ) -> requests.Response:
         response = self._send(method, path, json_body=json_body, resendable=resendable)
-        if response.status_code == 401 and self.settings.username:
-            # An expired JWT: log in again once.
+        if response.status_code in (401, 403) and self.settings.username:
+            # An expired JWT (Airflow answers 403 "Invalid JWT token"): log in again, once.
             self._bearer = None
             response = self._send(method, path, json_body=json_body, resendable=resendable)
         if response.status_code in (401, 403):
             raise AirflowApiError(
                 f"The Airflow API at {self.settings.base_url} refused {method} {path} "
-                f"(HTTP {response.status_code}: {_detail(response)}). The Airflow API connection's user "
-                "needs permission to read and write connections.",
+                f"(HTTP {response.status_code}: {_detail(response)}). The Airflow API connection needs valid "
+                "credentials of a user allowed to read and write connections.",
                 status=response.status_code,
             )
         return response
