@@ -61,10 +61,8 @@ def _count(database: Path, table: str) -> int:
 def test_replicate_then_dbt_then_check(
     stitch_emulator: Any, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    has_dbt = os.access(DBT, os.X_OK)
+    has_dbt = DBT.is_file() and os.access(DBT, os.X_OK)
     dbt = DBT if has_dbt else tmp_path / "no-dbt-venv" / "dbt"
-    if not has_dbt:
-        print(f"dbt step skipped: no dbt virtualenv at {DBT.parent.parent} (build it with `make dbt-venv`)")
     warehouse = stitch_emulator.warehouse_path
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
     monkeypatch.setenv("STITCH_DEMO_TIME_SCALE", str(stitch_emulator.config.speed))
@@ -88,7 +86,11 @@ def test_replicate_then_dbt_then_check(
         assert tasks["dbt_build"]["state"] == "skipped"
         assert tasks["check_customer_orders"]["state"] == "skipped"
         assert state == "success"
-        return
+        # Reported as a skip so that `-ra` prints the reason: the replication half above did pass.
+        pytest.skip(
+            f"dbt step skipped: no dbt virtualenv at {DBT.parent.parent} (build it with `make dbt-venv`); "
+            "replication into the warehouse was checked"
+        )
 
     assert state == "success", tasks
     built = tasks["dbt_build"]["result"]
