@@ -119,6 +119,20 @@ class ReplicationWatch:
         self.calls_last_poll = 0
         self._progress_log = ProgressLog()
 
+    def poll_tolerantly(self) -> ReplicationProgress:
+        """:meth:`poll`, but a transient failure (no answer, 429/5xx after the hook's retries) only logs
+        and keeps the last progress, as the triggers do: an outage must not fail a wait in one mode
+        and not in another."""
+        from airflow_provider_stitch.triggers.shared_poller import poll_error_is_fatal
+
+        try:
+            return self.poll()
+        except Exception as exc:
+            if poll_error_is_fatal(exc):
+                raise
+            self.log.warning("Polling Stitch failed; trying again on the next poll: %s", exc)
+            return self.last
+
     def poll(self) -> ReplicationProgress:
         calls = 0
         done_extraction = (
@@ -296,13 +310,13 @@ class _ReplicationWaitMixin:
         watch = ReplicationWatch(hook, job, WaitFor(self.wait_for), self.log)
         self._watch = watch
         while True:
-            progress = watch.poll()
+            progress = watch.poll_tolerantly()
             if progress.is_terminal:
                 return raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
             pause = watch.interval(self.poll_interval, self.time_scale)
             if deadline is not None and time.time() + pause > deadline:
                 time.sleep(max(0.0, deadline - time.time()))
-                progress = watch.poll()
+                progress = watch.poll_tolerantly()
                 if progress.is_terminal:
                     return raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
                 result = progress.to_result(stitch_client_id=client_id, url=url)

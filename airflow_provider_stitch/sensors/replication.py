@@ -45,8 +45,8 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     """Wait until a Stitch replication job succeeded; fail with Stitch's reason if it failed.
 
     :param job_name: The job to wait for (``<client>.<source>.sync.<uuid>``), e.g.
-        ``run_task.output["job_name"]``. Its source is read from the name when ``source_id`` and
-        ``source_name`` are not given. Templated.
+        ``"{{ ti.xcom_pull(task_ids='start')['job_name'] }}"``. Its source is read from the name
+        when ``source_id`` and ``source_name`` are not given. Templated.
     :param source_id: The source, by id. Templated.
     :param source_name: The source, by name or display name. Templated.
     :param started_after: Without ``job_name``: wait for the first extraction completing at or after this
@@ -159,7 +159,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             self._push_before_waiting(context, job, *self._link)
             self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
         assert self._link is not None
-        progress = self._watch.poll()
+        progress = self._watch.poll_tolerantly()
         if not progress.is_terminal:
             # Stretch the next pause (read by BaseSensorOperator) to what this poke cost in budget.
             self.poke_interval = self._watch.interval(self.poll_interval, self.time_scale)

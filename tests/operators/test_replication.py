@@ -273,6 +273,13 @@ def test_transient_5xx_and_429_mid_wait_are_retried(mode: str, emulator: Any) ->
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_an_outage_longer_than_the_retries_only_delays_the_wait(mode: str, emulator: Any) -> None:
+    # 8 failures in a row outlast one call's 5 attempts: the poll fails, the wait goes on.
+    emulator.admin.inject_fault("GET", "/v4/1001/extractions", status=503, count=8)
+    assert run_in_mode(mode)["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_zero_record_streams_are_not_awaited(mode: str, emulator: Any) -> None:
     scenario(emulator, zero_record_streams=["products"])
     result = run_in_mode(mode)
