@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operators"))
-import airflow_api_server
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "example_dags" / "example_stitch_onboarding.py"
 SPEED = 20.0  # the stitch_emulator fixture's speed
@@ -45,8 +41,8 @@ def _let_inline_triggers_read_connections(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.fixture
-def onboarding_env(stitch_emulator: Any, airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    api = airflow_api_server.get_or_start()
+def onboarding_env(stitch_emulator: Any, airflow_api: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    api = airflow_api
     customer = f"acme_{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("STITCH_DEMO_TIME_SCALE", str(SPEED))
     _let_inline_triggers_read_connections(monkeypatch)

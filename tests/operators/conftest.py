@@ -1,7 +1,8 @@
 """Operator fixtures: the emulator as Stitch connections, a real Airflow API server, and a task runner.
 
 Connections are environment variables, as users set them; the Airflow API server is a real
-``airflow api-server`` subprocess (see ``airflow_api_server.py``), started once per session.
+``airflow api-server`` subprocess (``tests/support/airflow_api_server.py``, fixture ``airflow_api`` in
+``tests/conftest.py``), started once per session.
 """
 
 from __future__ import annotations
@@ -10,17 +11,11 @@ import asyncio
 import importlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import airflow_api_server
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-
-
-@pytest.fixture(scope="session")
-def airflow_api(airflow_db: Path) -> airflow_api_server.AirflowApiServer:
-    return airflow_api_server.get_or_start()
 
 
 @pytest.fixture

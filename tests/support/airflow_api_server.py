@@ -3,8 +3,7 @@
 It shares the tests' throwaway AIRFLOW_HOME (and so the SQLite metadata DB that ``dag.test()`` reads),
 listens on a free loopback port, and authenticates with Airflow's SimpleAuthManager: one admin user
 whose password is in a passwords file, exchanged for a JWT at ``POST /auth/token``, exactly as a user's
-``airflow_api`` connection would. Both ``tests/operators`` and the example-DAG test import this module
-under the same name, so one process serves the whole session.
+``airflow_api`` connection would. The session fixture ``airflow_api`` (tests/conftest.py) starts it once.
 """
 
 from __future__ import annotations
