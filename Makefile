@@ -25,7 +25,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo/.dbt-venv demo/.work
 
 # The demo's dbt lives in its own virtualenv, as dbt users install it; `make test` never needs it.
 DBT_VENV := demo/.dbt-venv

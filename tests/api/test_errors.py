@@ -139,4 +139,7 @@ def test_retry_after_formats() -> None:
 
 def test_a_failed_connection_check_read_is_data_not_an_error() -> None:
     check = {"name": "1001.2001.check.x", "status": "failed", "error": True, "discovery_exit_status": 1}
-    assert error_from_response(ApiRequest("GET", "/v4/sources/2001/last-connection-check"), answer(200, check)) is None
+    assert (
+        error_from_response(ApiRequest("GET", "/v4/sources/2001/last-connection-check"), answer(200, check))
+        is None
+    )
