@@ -544,3 +544,21 @@ def test_dag_test_runs_the_deferrable_operator_end_to_end(
         )
         result = XComModel.deserialize_value(rows[0])
     assert result["status"] == "succeeded" and sorted(result["streams"]) == STREAMS
+
+
+def test_source_link_reads_the_url_pushed_before_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
+
+    url = source_url("http://127.0.0.1:8080/", 1001, SHOP_DB)
+    assert url == "http://127.0.0.1:8080/client/1001/pipeline/v2/sources/2001/summary"
+    assert source_url("https://app.stitchdata.com", None, SHOP_DB) is None
+    pushed: dict[str, Any] = {
+        SOURCE_LINK_XCOM_KEY: {"source_id": SHOP_DB, "stitch_client_id": 1001, "url": url}
+    }
+    monkeypatch.setattr(XCom, "get_value", classmethod(lambda cls, *, ti_key, key: pushed.get(key)))
+    link = StitchSourceLink()
+    assert link.get_link(run_op(), ti_key=None) == url  # type: ignore[arg-type]
+    pushed.clear()
+    assert link.get_link(run_op(), ti_key=None) == ""  # type: ignore[arg-type]
