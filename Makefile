@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean
+.PHONY: test lint typecheck unit demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ unit: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test: lint typecheck unit
+
+# Shared vs naive trigger polling against the in-process emulator (about 2 minutes; not part of test).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/trigger_fanout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo/.dbt-venv demo/.work

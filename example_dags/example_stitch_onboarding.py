@@ -114,7 +114,7 @@ with DAG(
     first_replication = StitchRunReplicationJobOperator(
         task_id="first_replication",
         source_id=source.output["source_id"],
-        conn_id=customer_conn_id,
+        stitch_conn_id=customer_conn_id,
         wait_for="loads",
         deferrable=True,
         timeout=timedelta(hours=2).total_seconds(),

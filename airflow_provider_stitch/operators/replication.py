@@ -243,7 +243,7 @@ def check_one_source(source_id: int | str | None, source_name: str | None) -> No
 class _ReplicationWaitMixin:
     """What the run operator and the sensor share: connection, source resolution, XCom, deferral."""
 
-    conn_id: str
+    stitch_conn_id: str
     source_id: int | str | None
     source_name: str | None
     wait_for: str
@@ -257,7 +257,7 @@ class _ReplicationWaitMixin:
         from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
         if getattr(self, "_cached_hook", None) is None:
-            self._cached_hook = StitchConnectHook(self.conn_id, retry_policy=self.http_retry_policy)
+            self._cached_hook = StitchConnectHook(self.stitch_conn_id, retry_policy=self.http_retry_policy)
         return self._cached_hook
 
     def _resolve_source(self) -> Source:
@@ -283,7 +283,7 @@ class _ReplicationWaitMixin:
     ) -> StitchReplicationJobTrigger:
         return StitchReplicationJobTrigger(
             job=job.to_dict(),
-            conn_id=self.conn_id,
+            stitch_conn_id=self.stitch_conn_id,
             wait_for=self.wait_for,
             poll_interval=self.poll_interval,
             deadline=deadline,
@@ -346,7 +346,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     :param source_id: The source's id. Give this or ``source_name``. Templated.
     :param source_name: The source's name (destination schema) or display name, resolved when the task
         runs, never at DAG parse time. Templated.
-    :param conn_id: The Stitch connection. Templated.
+    :param stitch_conn_id: The Stitch connection. Templated.
     :param wait_for_completion: Wait for the outcome (default). False returns right after the start.
     :param wait_for: ``"loads"`` (default): until every stream with new records is loaded;
         ``"extraction"``: until the extraction completed.
@@ -365,7 +365,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         factor (the emulator's speed). Never set it against real Stitch.
     """
 
-    template_fields: Sequence[str] = ("source_id", "source_name", "conn_id")
+    template_fields: Sequence[str] = ("source_id", "source_name", "stitch_conn_id")
     operator_extra_links = (StitchSourceLink(),)
     ui_color = "#ffd700"
     external_id_key = "stitch_replication_job"
@@ -375,7 +375,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         *,
         source_id: int | str | None = None,
         source_name: str | None = None,
-        conn_id: str = "stitch_default",
+        stitch_conn_id: str = "stitch_default",
         wait_for_completion: bool = True,
         wait_for: str = WaitFor.LOADS.value,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -395,7 +395,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
             raise StitchConfigurationError(f"if_running must be one of {_IF_RUNNING}; got {if_running!r}")
         self.source_id = source_id
         self.source_name = source_name
-        self.conn_id = conn_id
+        self.stitch_conn_id = stitch_conn_id
         self.wait_for_completion = wait_for_completion
         self.wait_for = wait_for
         self.deferrable = deferrable
@@ -512,10 +512,10 @@ class StitchStopReplicationJobOperator(BaseOperator):
 
     :param source_id: The source's id. Give this or ``source_name``. Templated.
     :param source_name: The source's name or display name. Templated.
-    :param conn_id: The Stitch connection. Templated.
+    :param stitch_conn_id: The Stitch connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("source_id", "source_name", "conn_id")
+    template_fields: Sequence[str] = ("source_id", "source_name", "stitch_conn_id")
     ui_color = "#ffd700"
 
     def __init__(
@@ -523,19 +523,19 @@ class StitchStopReplicationJobOperator(BaseOperator):
         *,
         source_id: int | str | None = None,
         source_name: str | None = None,
-        conn_id: str = "stitch_default",
+        stitch_conn_id: str = "stitch_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_one_source(source_id, source_name)
         self.source_id = source_id
         self.source_name = source_name
-        self.conn_id = conn_id
+        self.stitch_conn_id = stitch_conn_id
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
-        hook = StitchConnectHook(self.conn_id)
+        hook = StitchConnectHook(self.stitch_conn_id)
         source = resolve_source(hook, self.source_id, self.source_name)
         answer = hook.stop_replication_job(source.id)
         self.log.info("Asked Stitch to stop the job running on source %s", source.label)

@@ -58,11 +58,17 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     :param cancel_on_kill: Stop the job when the sensor is killed or times out while the job is still
         extracting. Off by default, since a sensor usually watches a job it did not start; turn it on
         when the sensor is the only waiter of a job started with ``wait_for_completion=False``.
-    :param conn_id: The Stitch connection. Templated.
+    :param stitch_conn_id: The Stitch connection. Templated.
     :param time_scale: Emulator tests only (see the run operator).
     """
 
-    template_fields: Sequence[str] = ("job_name", "source_id", "source_name", "started_after", "conn_id")
+    template_fields: Sequence[str] = (
+        "job_name",
+        "source_id",
+        "source_name",
+        "started_after",
+        "stitch_conn_id",
+    )
     operator_extra_links = (StitchSourceLink(),)
     ui_color = "#ffd700"
 
@@ -73,7 +79,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         source_id: int | str | None = None,
         source_name: str | None = None,
         started_after: str | dt.datetime | None = None,
-        conn_id: str = "stitch_default",
+        stitch_conn_id: str = "stitch_default",
         wait_for: str = WaitFor.LOADS.value,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = DEFAULT_POLL_INTERVAL,
@@ -93,7 +99,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         self.source_id = source_id
         self.source_name = source_name
         self.started_after = started_after
-        self.conn_id = conn_id
+        self.stitch_conn_id = stitch_conn_id
         self.wait_for = wait_for
         self.deferrable = deferrable
         self.poll_interval = check_poll_interval(float(poke_interval), time_scale)

@@ -109,7 +109,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
 
     :param job: The job, as :meth:`JobRef.to_dict` (``source_id``, ``source_name``, ``job_name`` or
         None when attached to an already running job, ``started_after``).
-    :param conn_id: The Stitch Airflow connection.
+    :param stitch_conn_id: The Stitch Airflow connection.
     :param wait_for: ``"loads"`` (every awaited stream loaded) or ``"extraction"``.
     :param poll_interval: Seconds between polls wished for; the shared poller may stretch it to stay
         within the account's budget.
@@ -127,7 +127,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         self,
         *,
         job: dict[str, Any],
-        conn_id: str = "stitch_default",
+        stitch_conn_id: str = "stitch_default",
         wait_for: str = WaitFor.LOADS.value,
         poll_interval: float = 60.0,
         deadline: float | None = None,
@@ -140,7 +140,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         super().__init__()
         self.job = dict(job)
         self.job_ref = job_ref_from_dict(self.job)
-        self.conn_id = conn_id
+        self.stitch_conn_id = stitch_conn_id
         self.wait_for = WaitFor(wait_for)
         self.poll_interval = check_poll_interval(poll_interval, time_scale)
         self.deadline = deadline
@@ -156,7 +156,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "job": self.job,
-                "conn_id": self.conn_id,
+                "stitch_conn_id": self.stitch_conn_id,
                 "wait_for": self.wait_for.value,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
@@ -171,7 +171,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
     def _hook(self) -> StitchConnectHook:
         from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
-        return StitchConnectHook(self.conn_id, retry_policy=self.retry_policy)
+        return StitchConnectHook(self.stitch_conn_id, retry_policy=self.retry_policy)
 
     def _result(self, progress: ReplicationProgress) -> dict[str, Any]:
         return progress.to_result(stitch_client_id=self.stitch_client_id, url=self.url)
@@ -190,7 +190,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
             client_id = self.stitch_client_id or await hook.aget_client_id()
         except Exception as exc:
             return replication_event(ERROR, self._result(self._last_progress), str(exc))
-        key = AccountKey(self.conn_id, settings.base_url, client_id, self.time_scale)
+        key = AccountKey(self.stitch_conn_id, settings.base_url, client_id, self.time_scale)
         progress_log = ProgressLog()
         awaited: list[str] | None = None
         async with subscribe(key, self._hook, self.poll_interval) as subscription:

@@ -81,7 +81,7 @@ def poll_error_is_fatal(exc: BaseException) -> bool:
 class AccountKey:
     """What makes two waits share a poller: the same connection, API, client account and time scale."""
 
-    conn_id: str
+    stitch_conn_id: str
     base_url: str
     stitch_client_id: int
     time_scale: float = 1.0
