@@ -178,8 +178,11 @@ class SharedPoller:
 
     async def _spend(self, calls: int) -> None:
         """Wait until ``calls`` more jobs calls fit in the 10-minute window, then count them."""
+        # A listing of more pages than the window holds can never fit: wait for an empty window
+        # instead, or the pass (and every wait on the account) would stall until its deadline.
+        fits = min(calls, self.window.limit)
         # Paced by a sliding time window, which no event could signal.
-        while (wait := self.window.wait_for(calls)) > 0:  # noqa: ASYNC110
+        while (wait := self.window.wait_for(fits)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait / self.key.time_scale)
         self.window.record(calls)
         self.stats.jobs_calls += calls

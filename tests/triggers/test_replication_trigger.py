@@ -205,3 +205,12 @@ def test_which_poll_errors_end_a_wait() -> None:
     assert poll_error_is_fatal(StitchAuthenticationError("no", status=401))
     assert poll_error_is_fatal(StitchAPIError("bad", status=400))
     assert poll_error_is_fatal(RuntimeError("bug"))
+
+
+async def test_a_listing_longer_than_the_whole_budget_still_gets_polled() -> None:
+    # 31 pages of loads (3,100 stream rows) cost more than the 30 calls a window holds: the pass must
+    # wait for an empty window and go ahead, not wait for room that can never exist.
+    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1_000_000.0)
+    poller = SharedPoller(key, StitchConnectHook())
+    await asyncio.wait_for(poller._spend(31), timeout=5)
+    assert poller.stats.jobs_calls == 31
