@@ -72,8 +72,14 @@ def is_ours(
     if expected_name:
         return check.name == expected_name
     if started_after is not None:
-        return check.start_time is not None and check.start_time >= started_after
+        # Compare at Stitch's usual second precision: ``updated_at`` may carry milliseconds while the
+        # check's ``start_time`` does not, and the check then starts "before" the update that began it.
+        return check.start_time is not None and _at_second(check.start_time) >= _at_second(started_after)
     return True
+
+
+def _at_second(value: dt.datetime) -> dt.datetime:
+    return value.replace(microsecond=0)
 
 
 def _failed(check: ConnectionCheck) -> bool:

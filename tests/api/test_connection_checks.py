@@ -111,3 +111,16 @@ def test_a_body_without_status_is_judged_by_its_exit_statuses() -> None:
         judge_connection_check(_check(status=None, check_exit_status=1), subject=SUBJECT).state
         is CheckState.FAILED
     )
+
+
+def test_an_update_time_with_milliseconds_does_not_hide_our_check() -> None:
+    # Stitch's timestamps are usually whole seconds, but some carry milliseconds (§1): an update at
+    # 10:00:05.400 and its check reported as started at 10:00:05 are the same second, not "before".
+    update_time = parse_timestamp("2024-05-01T10:00:05.400Z")
+    verdict = judge_connection_check(_check(), subject=SUBJECT, started_after=update_time)
+    assert verdict.state is CheckState.SUCCEEDED
+    previous = _check(name="1001.2002.check.old", start_time="2024-05-01T10:00:04Z")
+    assert (
+        judge_connection_check(previous, subject=SUBJECT, started_after=update_time).state
+        is CheckState.NOT_STARTED
+    )
