@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -245,7 +246,11 @@ class StitchConnectHook(BaseHook):
     def _describe(request: ApiRequest, exc: BaseException) -> str:
         where = "(pre-signed log URL)" if request.is_absolute else request.path
         # The exception's own text can hold a URL but never our headers; keep its class and a short reason.
-        reason = str(exc).split("(Caused by", 1)[0].strip()[:200]
+        reason = str(exc).split("(Caused by", 1)[0].strip()
+        if request.is_absolute:
+            # requests puts the URL in its message; a pre-signed URL's query string is a credential.
+            reason = re.sub(r"\?[^\s'\"()]*", "?(query hidden)", reason)
+        reason = reason[:200]
         return f"No answer from Stitch for {request.method} {where}: {type(exc).__name__}: {reason}"
 
     # --- client account id ------------------------------------------------------------------------

@@ -148,3 +148,20 @@ def test_secrets_never_appear_in_logs_or_errors(
     ]
     for secret in (TOKEN, "oc_emulator_partner_secret", account.access_token):
         assert all(secret not in text for text in texts)
+
+
+def test_an_unreachable_log_url_keeps_its_presigned_credentials_out_of_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_stitch.api.http import ApiRequest
+
+    conn = {"conn_type": "stitch", "host": "http://127.0.0.1:9", "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
+    hook = StitchConnectHook()
+    # Where Stitch's logs endpoint redirects: a pre-signed S3 URL whose query string is a credential.
+    url = "http://127.0.0.1:9/1001.2001.sync.ab12?X-Amz-Security-Token=presigned-secret&X-Amz-Signature=s1g"
+    with pytest.raises(StitchTransportError) as info:
+        hook._send(ApiRequest("GET", url, authenticated=False))
+    assert "presigned-secret" not in str(info.value)
+    assert "s1g" not in str(info.value)
+    assert "pre-signed log URL" in str(info.value)
