@@ -51,8 +51,14 @@ def decode(request: ApiRequest, response: ApiResponse) -> Any:
     try:
         return response.json()
     except ValueError as exc:
+        # An answer carrying a new token is masked only once parsed: quoting it would leak the token.
+        excerpt = (
+            "(body not shown: it carries a credential)"
+            if request.secret_answer
+            else repr(response.text[:200])
+        )
         raise StitchAPIError(
-            f"malformed JSON in a {response.status} answer: {response.text[:200]!r}",
+            f"malformed JSON in a {response.status} answer: {excerpt}",
             status=response.status,
             method=request.method,
             path=request.path,
@@ -99,7 +105,13 @@ def create_account(
         body["region"] = region
     # Not idempotent: a resend after a lost answer would report ExistingUser for our own new account.
     request = ApiRequest(
-        "POST", "/v3/accounts", json_body=body, authenticated=False, idempotent=False, subject=email
+        "POST",
+        "/v3/accounts",
+        json_body=body,
+        authenticated=False,
+        idempotent=False,
+        secret_answer=True,
+        subject=email,
     )
     data = yield from call(request)
     return ClientAccount(int(data["stitch_account_id"]), str(data["access_token"]))
@@ -112,6 +124,7 @@ def exchange_oauth_code(*, partner_secret: str, code: str) -> Operation[ClientAc
         form_body={"client_secret": partner_secret, "code": code, "grant_type": "authorization_code"},
         authenticated=False,
         idempotent=False,  # the code is single-use
+        secret_answer=True,
         subject="OAuth code exchange",
     )
     data = yield from call(request)
@@ -119,7 +132,8 @@ def exchange_oauth_code(*, partner_secret: str, code: str) -> Operation[ClientAc
 
 
 def create_ephemeral_session() -> Operation[str]:
-    data = yield from call(ApiRequest("POST", "/v3/sessions/ephemeral", idempotent=False))
+    request = ApiRequest("POST", "/v3/sessions/ephemeral", idempotent=False, secret_answer=True)
+    data = yield from call(request)
     return str(data["ephemeral_token"])
 
 
@@ -391,7 +405,11 @@ def get_extraction_logs(stitch_client_id: int, job_name: str) -> Operation[str]:
 
 def create_import_token(source_id: int) -> Operation[dict[str, Any]]:
     request = ApiRequest(
-        "POST", f"/v4/sources/{source_id}/tokens", idempotent=False, subject=f"source {source_id}"
+        "POST",
+        f"/v4/sources/{source_id}/tokens",
+        idempotent=False,
+        secret_answer=True,
+        subject=f"source {source_id}",
     )
     return (yield from call(request))
 

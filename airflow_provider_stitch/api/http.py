@@ -40,6 +40,8 @@ class ApiRequest:
     authenticated: bool = True
     jobs_endpoint: bool = False
     idempotent: bool = True
+    #: The answer carries a new credential (an access or ephemeral token): never quote its body.
+    secret_answer: bool = False
     #: A short description for logs and errors ("source 2001"), never containing secrets.
     subject: str = ""
 

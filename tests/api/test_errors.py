@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.errors import error_from_response, parse_retry_after
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse
 from airflow_provider_stitch.exceptions import (
@@ -143,3 +145,36 @@ def test_a_failed_connection_check_read_is_data_not_an_error() -> None:
         error_from_response(ApiRequest("GET", "/v4/sources/2001/last-connection-check"), answer(200, check))
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda: endpoints.create_account(
+            partner_id="oc_p",
+            partner_secret="oc_s",
+            first_name="A",
+            last_name="B",
+            company="C",
+            email="a@b.c",
+        ),
+        lambda: endpoints.exchange_oauth_code(partner_secret="oc_s", code="abc"),
+        endpoints.create_ephemeral_session,
+        lambda: endpoints.create_import_token(2001),
+    ],
+)
+def test_a_truncated_answer_carrying_a_new_token_keeps_the_token_out_of_the_error(operation: Any) -> None:
+    # The token is masked only once parsed; an answer cut short (by a proxy, say) must not be quoted.
+    program = operation()
+    next(program)
+    truncated = b'{"access_token": "ac_brand_new_secret", "ephemeral_token": "ac_brand_new_secret", "stit'
+    with pytest.raises(StitchAPIError, match="malformed JSON") as info:
+        program.send(ApiResponse(200, truncated))
+    assert "ac_brand_new_secret" not in str(info.value)
+
+
+def test_a_malformed_answer_without_secrets_is_still_quoted() -> None:
+    program = endpoints.get_source(2001)
+    next(program)
+    with pytest.raises(StitchAPIError, match="not json"):
+        program.send(ApiResponse(200, b"not json"))
