@@ -120,6 +120,13 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
                     f"Cannot read the source id from job name {job_name!r}; give source_id too."
                 )
         source = self._resolve_source()
+        named_source = source_id_from_job_name(job_name) if job_name else None
+        if named_source is not None and named_source != source.id:
+            raise StitchConfigurationError(
+                f"Job {job_name!r} runs on source {named_source}, not on the given source {source.label}: "
+                "the wait could never see it. Give the job's own source, or leave source_id and "
+                "source_name out (the job name names its source)."
+            )
         return JobRef(source.id, source.name, job_name or None, self._since(context))
 
     def _since(self, context: Context) -> dt.datetime:

@@ -162,3 +162,11 @@ def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> No
 def test_unreadable_started_after_is_explained(emulator: Any) -> None:
     with pytest.raises(StitchConfigurationError, match="started_after"):
         sensor(source_id=SHOP_DB, started_after="yesterday").execute(context())
+
+
+def test_a_job_name_of_another_source_is_refused_before_waiting(emulator: Any) -> None:
+    # Job 1001.2001.* runs on shop_db (2001): with crm (2002) named too, the wait could never match.
+    with pytest.raises(StitchConfigurationError, match=r"2001.*crm \(2002\)"):
+        sensor(job_name="1001.2001.sync.abc", source_name="crm", timeout=3).execute(context())
+    with pytest.raises(StitchConfigurationError, match="2002"):
+        sensor(job_name="1001.2001.sync.abc", source_id=2002, timeout=3).execute(context())
