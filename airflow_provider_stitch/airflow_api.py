@@ -24,10 +24,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchError
-from airflow_provider_stitch.hooks.settings import is_loopback
+from airflow_provider_stitch.hooks.settings import check_url
 
 if TYPE_CHECKING:
     import requests
@@ -63,18 +63,7 @@ def check_connection_id(connection_id: str) -> str:
 
 def check_api_url(url: str) -> str:
     """The API server base URL without a trailing slash; plain http only to loopback."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise StitchConfigurationError(
-            "The Airflow API connection's host must be the API server's absolute URL, such as "
-            f"https://airflow.example.com; got {url!r}"
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise StitchConfigurationError(
-            f"The Airflow API connection uses plain http to {parts.hostname}: credentials and the new "
-            "Stitch token would travel unencrypted. Use https (plain http is allowed only on loopback)."
-        )
-    return url.rstrip("/")
+    return check_url(url, "The Airflow API connection's host", example="https://airflow.example.com")
 
 
 @dataclass(frozen=True)

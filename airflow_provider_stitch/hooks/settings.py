@@ -32,17 +32,20 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, what: str) -> str:
-    """Return ``url`` without a trailing slash; refuse plain http except on loopback."""
+def check_url(url: str, what: str, example: str = DEFAULT_BASE_URL) -> str:
+    """Return ``url`` without a trailing slash; refuse plain http except on loopback.
+
+    Every URL the provider sends credentials or tokens to goes through here.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise StitchConfigurationError(
-            f"{what} must be an absolute http(s) URL such as https://api.stitchdata.com; got {url!r}"
+            f"{what} must be an absolute http(s) URL such as {example}; got {url!r}"
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise StitchConfigurationError(
-            f"{what} uses plain http to {parts.hostname}: the token would travel unencrypted. "
-            "Use https (plain http is allowed only on loopback, for the Stitch emulator)."
+            f"{what} uses plain http to {parts.hostname}: credentials and tokens would travel "
+            "unencrypted. Use https (plain http is allowed only on loopback, e.g. for the Stitch emulator)."
         )
     return url.rstrip("/")
 
