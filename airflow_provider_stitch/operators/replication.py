@@ -355,7 +355,8 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     :param poll_interval: Seconds between polls (default 60; at least 20). Waits stretch it further
         when needed to stay within Stitch's 30 jobs calls per 10 minutes.
     :param timeout: How long to wait for the outcome (seconds or timedelta; default 24 h). The job is
-        stopped when the wait times out (if ``cancel_on_kill``).
+        stopped when the wait times out (if ``cancel_on_kill``). ``None`` only with an
+        ``execution_timeout``: nothing waits forever.
     :param if_running: When Stitch says a job already runs on the source: ``"attach"`` (default) waits
         for that job; ``"fail"`` fails the task.
     :param cancel_on_kill: Stop the job when the task is killed, times out, or is marked failed while
@@ -401,6 +402,11 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         self.deferrable = deferrable
         self.poll_interval = check_poll_interval(poll_interval, time_scale)
         self.timeout = _seconds(timeout, "timeout")
+        if self.timeout is None and self.execution_timeout is None and wait_for_completion:
+            raise StitchConfigurationError(
+                "timeout=None would let the wait run forever: give a timeout (seconds or timedelta; "
+                "default 24 h) or an execution_timeout."
+            )
         self.if_running = if_running
         self.cancel_on_kill = cancel_on_kill
         self.http_retry_policy = http_retry_policy

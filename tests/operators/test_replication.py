@@ -562,3 +562,12 @@ def test_source_link_reads_the_url_pushed_before_waiting(monkeypatch: pytest.Mon
     assert link.get_link(run_op(), ti_key=None) == url  # type: ignore[arg-type]
     pushed.clear()
     assert link.get_link(run_op(), ti_key=None) == ""  # type: ignore[arg-type]
+
+
+def test_a_wait_without_any_deadline_is_refused() -> None:
+    # Nothing waits forever: timeout=None is fine only when execution_timeout bounds the wait.
+    with pytest.raises(StitchConfigurationError, match="timeout"):
+        run_op(timeout=None)
+    bounded = run_op(timeout=None, execution_timeout=dt.timedelta(hours=2))
+    assert bounded.timeout is None
+    assert run_op(timeout=None, wait_for_completion=False).timeout is None
