@@ -468,7 +468,8 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         """One poll of a job saved by an earlier try: its phase."""
         job = job_ref_from_dict(dict(external_id))
         self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
-        progress = self._watch.poll()
+        # An outage here must not fail the retry: the job then counts as running and we reattach.
+        progress = self._watch.poll_tolerantly()
         if progress.phase is Phase.SUCCEEDED:
             client_id, url = self._link_data(job.source_id)
             self._result = progress.to_result(stitch_client_id=client_id, url=url)

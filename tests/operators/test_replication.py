@@ -571,3 +571,16 @@ def test_a_wait_without_any_deadline_is_refused() -> None:
     bounded = run_op(timeout=None, execution_timeout=dt.timedelta(hours=2))
     assert bounded.timeout is None
     assert run_op(timeout=None, wait_for_completion=False).timeout is None
+
+
+def test_a_retry_that_meets_an_outage_still_reattaches(emulator: Any) -> None:
+    store = TaskStateStore()
+    with pytest.raises(TaskDeferred):
+        run_op(deferrable=True).execute(make_context(store))
+    first = job_name_in(store)
+    # The retry's first look at its saved job outlasts the hook's retries: like every other poll, it
+    # must ride that out and reattach, not fail the try.
+    emulator.admin.inject_fault("GET", "/v4/1001/extractions", status=503, count=5)
+    result = run_in_mode("blocking", context=make_context(store))
+    assert result["status"] == "succeeded" and result["job_name"] == first
+    assert starts(emulator) == 1
