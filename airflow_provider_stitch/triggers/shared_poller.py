@@ -264,18 +264,30 @@ class SharedPoller:
 
     async def awaited_streams(self, job_name: str, source_id: int) -> list[str]:
         """Streams whose loads prove ``job_name``'s data landed; its log is read once for all waits."""
-        future = self._awaited.get(job_name)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._awaited[job_name] = future
+        while True:
+            future = self._awaited.get(job_name)
+            if future is None:
+                future = asyncio.get_running_loop().create_future()
+                self._awaited[job_name] = future
+                try:
+                    future.set_result(await self._read_awaited_streams(job_name, source_id))
+                except asyncio.CancelledError:
+                    # Our own wait was cancelled; the others sharing the read must not be.
+                    del self._awaited[job_name]
+                    future.cancel()
+                    raise
+                except BaseException as exc:
+                    del self._awaited[job_name]
+                    future.set_exception(exc)
+                    future.exception()  # retrieved here: the caller gets it by the raise below
+                    raise
             try:
-                future.set_result(await self._read_awaited_streams(job_name, source_id))
-            except BaseException as exc:
-                del self._awaited[job_name]
-                future.set_exception(exc)
-                future.exception()  # retrieved here: the caller gets it by the raise below
+                return list(await asyncio.shield(future))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if future.cancelled() and not (task is not None and task.cancelling()):
+                    continue  # the wait reading the log was cancelled, not this one: read it again
                 raise
-        return list(await asyncio.shield(future))
 
     async def _read_awaited_streams(self, job_name: str, source_id: int) -> list[str]:
         counts: dict[str, int | None] | None = None

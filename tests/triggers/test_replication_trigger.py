@@ -214,3 +214,22 @@ async def test_a_listing_longer_than_the_whole_budget_still_gets_polled() -> Non
     poller = SharedPoller(key, StitchConnectHook())
     await asyncio.wait_for(poller._spend(31), timeout=5)
     assert poller.stats.jobs_calls == 31
+
+
+async def test_a_cancelled_wait_reading_the_log_does_not_cancel_the_others() -> None:
+    # Two waits on one job share one log read, run by whichever asked first. When that wait is
+    # cancelled (its task killed), the other must still learn the streams, not be cancelled too.
+    class SlowLogHook:
+        async def aget_extraction_logs(self, job_name: str) -> str:
+            await asyncio.sleep(0.2)
+            return 'tap - INFO replicated 3 records from "orders" endpoint'
+
+    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1_000_000.0)
+    poller = SharedPoller(key, SlowLogHook())  # type: ignore[arg-type]
+    first = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    assert await asyncio.wait_for(second, timeout=5) == ["orders"]
+    assert first.cancelled()
