@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_stitch.api.errors import error_from_response
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Operation
@@ -75,9 +76,16 @@ def _paginate(path: str, subject: str) -> Operation[list[dict[str, Any]]]:
         rows.extend(page.data)
         if not page.next_path or not page.data:
             break
-        # links.next is a relative path that already carries ?page=N.
-        request = ApiRequest("GET", page.next_path, jobs_endpoint=True, subject=subject)
+        # links.next is a relative path that already carries ?page=N. Keep an absolute one on our
+        # own API host: the request carries the bearer token, which must never go elsewhere.
+        request = ApiRequest("GET", _relative(page.next_path), jobs_endpoint=True, subject=subject)
     return rows
+
+
+def _relative(link: str) -> str:
+    """``link``'s path and query, dropping any scheme and host."""
+    parts = urlsplit(link)
+    return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 # --- accounts and sessions (§2) -----------------------------------------------------------------

@@ -197,6 +197,19 @@ def test_pagination_follows_relative_next_links() -> None:
     assert all(request.jobs_endpoint for request in transport.sent)
 
 
+def test_an_absolute_next_link_stays_on_the_configured_api_host() -> None:
+    # links.next is documented as relative; an absolute one (another host, say) must not receive the
+    # bearer token: the page is fetched from the connection's own base URL.
+    transport = ScriptedTransport(
+        page([extraction_row(1)], 1, 2, "https://elsewhere.example/v4/1001/extractions?page=2"),
+        page([extraction_row(2)], 2, 2, None),
+    )
+    rows = transport.run(endpoints.list_extractions(1001))
+    assert [r.source_id for r in rows] == [1, 2]
+    assert not transport.sent[1].is_absolute
+    assert transport.sent[1].path == "/v4/1001/extractions?page=2"
+
+
 def test_pagination_keeps_one_row_per_source_when_records_shift() -> None:
     # A row that moved between pages shows up twice; the later sighting wins.
     transport = ScriptedTransport(
