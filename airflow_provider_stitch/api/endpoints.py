@@ -8,6 +8,7 @@ Paths, bodies and quirks follow ``stitch-connect-api.md`` (section numbers in th
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,6 +80,11 @@ def _paginate(path: str, subject: str) -> Operation[list[dict[str, Any]]]:
         # links.next is a relative path that already carries ?page=N. Keep an absolute one on our
         # own API host: the request carries the bearer token, which must never go elsewhere.
         request = ApiRequest("GET", _relative(page.next_path), jobs_endpoint=True, subject=subject)
+    else:
+        # 100 rows a page: 100,000 rows is no real account; a server whose links never end is.
+        logging.getLogger(__name__).warning(
+            "Stopped listing %s after %d pages (%d rows): links.next never ended", path, MAX_PAGES, len(rows)
+        )
     return rows
 
 
@@ -364,7 +370,7 @@ def stop_replication_job(source_id: int) -> Operation[Any]:
 
 def list_extractions(stitch_client_id: int) -> Operation[list[Extraction]]:
     rows = yield from _paginate(f"/v4/{stitch_client_id}/extractions", f"client {stitch_client_id}")
-    # Records can shift between pages (§3.4); keep one row per source, the newest seen.
+    # Records can shift between pages (§3.4); keep one row per source, the last one seen.
     by_source: dict[int, Extraction] = {}
     for row in rows:
         extraction = Extraction.from_api(row)

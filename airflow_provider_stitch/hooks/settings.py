@@ -112,7 +112,7 @@ class StitchSettings:
     partner_secret: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    proxies: dict[str, str] | None = None
+    proxies: dict[str, str] | None = field(default=None, repr=False)  # proxy URLs may hold user:pass
     app_url: str = DEFAULT_APP_URL
 
     def require_token(self) -> str:

@@ -22,6 +22,7 @@ from airflow_provider_stitch import __version__
 from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.endpoints import ClientAccount
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Operation, run_async, run_sync
+from airflow_provider_stitch.api.job_names import client_id_from_job_name
 from airflow_provider_stitch.api.objects import (
     ConnectionCheck,
     Extraction,
@@ -45,12 +46,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 USER_AGENT = f"airflow-provider-stitch/{__version__}"
-
-
-def client_id_from_job_name(job_name: str) -> int | None:
-    """Job names are ``<stitch_client_id>.<source_id>.sync.<uuid>``."""
-    head = job_name.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 class StitchConnectHook(BaseHook):

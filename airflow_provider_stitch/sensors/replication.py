@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_stitch.api.job_names import job_created_at, source_id_from_job_name
 from airflow_provider_stitch.api.objects import parse_timestamp
 from airflow_provider_stitch.api.progress import JobRef, WaitFor
 from airflow_provider_stitch.exceptions import StitchConfigurationError
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["StitchReplicationJobSensor"]
-
-
-def source_id_from_job_name(job_name: str) -> int | None:
-    """Job names are ``<stitch_client_id>.<source_id>.sync.<uuid>``."""
-    parts = job_name.split(".")
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
 
 
 class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
@@ -137,6 +132,11 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
                     f"started_after must be an ISO-8601 time or a datetime; got {self.started_after!r}"
                 )
             return since
+        created = job_created_at(self.job_name) if self.job_name else None
+        if created is not None:
+            # The job's own creation time: a job listed as started after it is newer than ours, even
+            # when both finished before this sensor first ran.
+            return created
         ti = context.get("ti")
         first: dt.datetime | None = None
         if ti is not None and self.reschedule and hasattr(ti, "get_first_reschedule_date"):

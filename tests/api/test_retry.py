@@ -248,3 +248,16 @@ def test_import_token_listing_accepts_both_documented_shapes() -> None:
     assert transport.run(endpoints.list_import_tokens(5)) == [
         {"token_id": 9, "created_at": "2021-08-19T00:00:00Z"}
     ]
+
+
+def test_pagination_stops_at_the_page_cap_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(endpoints, "MAX_PAGES", 3)
+    transport = ScriptedTransport(
+        *[page([extraction_row(i)], i, 999, f"/v4/1001/extractions?page={i + 1}") for i in range(1, 4)]
+    )
+    with caplog.at_level(logging.WARNING):
+        rows = transport.run(endpoints.list_extractions(1001))
+    assert len(rows) == 3 and len(transport.sent) == 3
+    assert "after 3 pages" in caplog.text

@@ -6,15 +6,17 @@ import asyncio
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
+from airflow_provider_stitch.api.job_names import source_id_from_job_name
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor, source_id_from_job_name
+from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
 
 SHOP_DB = 2001
 
@@ -170,3 +172,18 @@ def test_a_job_name_of_another_source_is_refused_before_waiting(emulator: Any) -
         sensor(job_name="1001.2001.sync.abc", source_name="crm", timeout=3).execute(context())
     with pytest.raises(StitchConfigurationError, match="2002"):
         sensor(job_name="1001.2001.sync.abc", source_id=2002, timeout=3).execute(context())
+
+
+def test_a_job_superseded_before_the_sensor_first_runs_is_recognised(
+    emulator: Any, hook: StitchConnectHook
+) -> None:
+    """The sensor starts after our job and a newer one both finished: the newer row must not look older."""
+    ours = hook.start_replication_job(SHOP_DB)
+    emulator.admin.advance(1000)
+    time.sleep(1.1)  # the newer job starts in a later second than ours
+    newer = hook.start_replication_job(SHOP_DB)
+    emulator.admin.advance(1000)
+    time.sleep(1.1)  # and the sensor starts later still
+    result = sensor(job_name=ours, wait_for="extraction", timeout=5).execute(context())
+    assert result["status"] == "succeeded"
+    assert result["superseded_by"] == newer

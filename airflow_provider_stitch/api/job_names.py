@@ -1,0 +1,38 @@
+"""What a Stitch job name says: ``<stitch_client_id>.<source_id>.sync.<uuid>`` (API reference §1).
+
+The uuid in Stitch's documented job names is a version-1 (time-based) uuid, so it also says when the
+job was created; that lets a wait that only knows the job name tell older jobs from newer ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+_UUID_EPOCH = dt.datetime(1582, 10, 15, tzinfo=dt.timezone.utc)
+
+
+def _parts(job_name: str) -> list[str]:
+    return job_name.split(".")
+
+
+def client_id_from_job_name(job_name: str) -> int | None:
+    head = _parts(job_name)[0]
+    return int(head) if head.isdigit() else None
+
+
+def source_id_from_job_name(job_name: str) -> int | None:
+    parts = _parts(job_name)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+
+
+def job_created_at(job_name: str) -> dt.datetime | None:
+    """When the job was created, from a version-1 uuid (second precision); None for any other name."""
+    try:
+        job_uuid = uuid.UUID(_parts(job_name)[-1])
+    except ValueError:
+        return None
+    if job_uuid.version != 1:
+        return None
+    created = _UUID_EPOCH + dt.timedelta(microseconds=job_uuid.time // 10)
+    return created.replace(microsecond=0)
