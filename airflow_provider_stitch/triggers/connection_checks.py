@@ -105,7 +105,10 @@ class StitchConnectionCheckTrigger(BaseTrigger):
         )
         started_after = parse_timestamp(self.started_after)
         verdict: CheckVerdict | None = None
+        event: TriggerEvent
         try:
+            # The event is yielded only after the HTTP client is closed: nothing resumes a trigger's
+            # generator after its event, so a yield inside ``async with`` would leave it open.
             async with hook:
                 while True:
                     check: ConnectionCheck | None
@@ -125,21 +128,21 @@ class StitchConnectionCheckTrigger(BaseTrigger):
                         started_after=started_after,
                     )
                     if verdict.state.is_final:
-                        yield self._event(**verdict.to_dict())
-                        return
+                        event = self._event(**verdict.to_dict())
+                        break
                     remaining = self.end_time - time.time()
                     if remaining <= 0:
-                        yield self._event(
+                        event = self._event(
                             "timeout",
                             f"Gave up waiting for the connection check of {self.subject}: {verdict.message}",
                             check_name=verdict.check_name,
                         )
-                        return
+                        break
                     self.log.info(
                         "%s Next poll in %.1f s.", verdict.message, min(self.poll_interval, remaining)
                     )
                     await asyncio.sleep(min(self.poll_interval, remaining))
         except StitchError as exc:
             # Retries are already spent inside the hook; hand the reason to the task.
-            yield self._event("error", f"Could not read the connection check of {self.subject}: {exc}")
-            return
+            event = self._event("error", f"Could not read the connection check of {self.subject}: {exc}")
+        yield event
