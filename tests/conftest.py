@@ -23,6 +23,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent.parent / "example_dags"))
 
 
+# Fixtures shared by the replication tests (tests/support/replication_support.py).
+pytest_plugins = ["replication_support"]
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     return _AIRFLOW_HOME

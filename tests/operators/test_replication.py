@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
+from replication_support import FAST_RETRIES, SHOP_DB, STREAMS, TaskStateStore, make_context, scenario
 
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.settings import StitchSettings
@@ -37,66 +38,9 @@ from airflow_provider_stitch.operators.replication import (
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
 from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
 
-SHOP_DB = 2001
-
-#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
-SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
-
-
-def scenario(emulator: Any, **fields: Any) -> None:
-    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
-    emulator.admin.set_scenario(
-        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
-    )
-
-
-STREAMS = ["customers", "orders", "products"]
 FAST = {"poll_interval": 0.1, "time_scale": 200.0}
-FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
 MODES = ["blocking", "reschedule", "deferrable"]
 SLOW_EXTRACTION = {"durations": {"tap": 2000}}  # 100 s at speed 20: still extracting when we give up
-
-
-class FakeTaskInstance:
-    """What the operators use of a task instance: XCom, dates, stats tags."""
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-        self.start_date = dt.datetime.now(dt.timezone.utc)
-        self.stats_tags: dict[str, str] = {}
-        self.first_reschedule: dt.datetime | None = None
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-serialisable
-        self.xcoms[key] = value
-
-    def get_first_reschedule_date(self, context: Any) -> dt.datetime | None:
-        return self.first_reschedule
-
-
-class TaskStateStore(dict):  # type: ignore[type-arg]
-    """The task state store survives retries of a task; a dict does in tests."""
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self[key] = value
-
-
-def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
-    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
-
-
-@pytest.fixture
-def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
-    scenario(stitch_emulator)
-    return stitch_emulator
-
-
-@pytest.fixture
-def hook(emulator: Any) -> Iterator[StitchConnectHook]:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
-    yield hook
-    hook.close()
 
 
 def run_op(**kwargs: Any) -> StitchRunReplicationJobOperator:

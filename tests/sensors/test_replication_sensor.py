@@ -4,65 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, scenario
 
 from airflow_provider_stitch.api.job_names import source_id_from_job_name
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
 
-SHOP_DB = 2001
-
-#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
-SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
-
-
-def scenario(emulator: Any, **fields: Any) -> None:
-    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
-    emulator.admin.set_scenario(
-        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
-    )
-
-
-FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
-FAST = {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
-
-
-class FakeTaskInstance:
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-        self.start_date = dt.datetime.now(dt.timezone.utc)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = json.loads(json.dumps(value))
-
-    def get_first_reschedule_date(self, context: Any) -> dt.datetime | None:
-        return None
-
 
 def context() -> dict[str, Any]:
     return {"ti": FakeTaskInstance()}
 
 
-@pytest.fixture
-def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
-    scenario(stitch_emulator)
-    return stitch_emulator
-
-
-@pytest.fixture
-def hook(emulator: Any) -> Iterator[StitchConnectHook]:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
-    yield hook
-    hook.close()
+FAST = {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
 
 
 def sensor(**kwargs: Any) -> StitchReplicationJobSensor:

@@ -6,10 +6,10 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from replication_support import FAST_RETRIES, SHOP_DB, scenario
 
 from airflow_provider_stitch.api.budget import budget_interval
 from airflow_provider_stitch.api.progress import JobRef
@@ -23,35 +23,6 @@ from airflow_provider_stitch.triggers.shared_poller import (
     SharedPoller,
     poll_error_is_fatal,
 )
-
-SHOP_DB = 2001
-
-#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
-SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
-
-
-def scenario(emulator: Any, **fields: Any) -> None:
-    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
-    emulator.admin.set_scenario(
-        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
-    )
-
-
-FAST_RETRIES = {"max_attempts": 4, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
-
-
-@pytest.fixture
-def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
-    scenario(stitch_emulator)
-    return stitch_emulator
-
-
-@pytest.fixture
-def hook(emulator: Any) -> Iterator[StitchConnectHook]:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
-    yield hook
-    hook.close()
 
 
 def start(hook: StitchConnectHook) -> JobRef:

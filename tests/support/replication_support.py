@@ -1,0 +1,73 @@
+"""Shared by the replication operator, sensor and trigger tests: the emulator's shop_db with short
+phases, fast HTTP retries, and the small part of a task instance the components use.
+
+Registered as a pytest plugin by tests/conftest.py, so its fixtures (``emulator``, ``hook``) are
+available to every test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+
+SHOP_DB = 2001
+STREAMS = ["customers", "orders", "products"]
+
+#: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
+SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
+FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
+
+
+def scenario(emulator: Any, **fields: Any) -> None:
+    """Set shop_db's scenario, with short phases unless the scenario says otherwise."""
+    emulator.admin.set_scenario(
+        SHOP_DB, **{**fields, "durations": {**SHORT_PHASES, **fields.get("durations", {})}}
+    )
+
+
+class FakeTaskInstance:
+    """What the components use of a task instance: XCom, dates, stats tags."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+        self.start_date = dt.datetime.now(dt.timezone.utc)
+        self.stats_tags: dict[str, str] = {}
+        self.first_reschedule: dt.datetime | None = None
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = json.loads(json.dumps(value))  # XCom values must survive JSON
+
+    def get_first_reschedule_date(self, context: Any) -> dt.datetime | None:
+        return self.first_reschedule
+
+
+class TaskStateStore(dict):  # type: ignore[type-arg]
+    """The task state store survives retries of a task; a dict does in tests."""
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self[key] = value
+
+
+def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
+    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
+
+
+@pytest.fixture
+def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The emulator as ``stitch_default``, shop_db with short phases."""
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    scenario(stitch_emulator)
+    return stitch_emulator
+
+
+@pytest.fixture
+def hook(emulator: Any) -> Iterator[StitchConnectHook]:
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    yield hook
+    hook.close()
