@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,13 +303,25 @@ def awaited_streams_from(
 
 @dataclass
 class ProgressLog:
-    """Remembers the last progress line so callers log one line per change, not one per poll."""
+    """Decides which progress lines to log: one per change, plus a reminder while nothing changes.
 
+    Long extractions can run for hours without a change; the reminder every ``heartbeat`` seconds
+    shows the wait is alive and how long the phase has lasted.
+    """
+
+    heartbeat: float = 600.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     last: str | None = field(default=None)
+    _since: float = field(default=0.0, repr=False)
+    _reminded: float = field(default=0.0, repr=False)
 
     def changed(self, progress: ReplicationProgress) -> str | None:
         line = progress.summary()
-        if line == self.last:
-            return None
-        self.last = line
-        return line
+        now = self.clock()
+        if line != self.last:
+            self.last, self._since, self._reminded = line, now, now
+            return line
+        if now - self._reminded >= self.heartbeat:
+            self._reminded = now
+            return f"{line}; unchanged for {int((now - self._since) // 60)} min"
+        return None

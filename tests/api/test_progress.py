@@ -217,12 +217,19 @@ def test_awaited_streams_prefer_the_log_then_selected() -> None:
     assert awaited_streams_from({}, None) == []
 
 
-def test_progress_log_reports_only_changes() -> None:
-    tracker = ProgressLog()
+def test_progress_log_reports_changes_and_reminds_while_nothing_changes() -> None:
+    now = [0.0]
+    tracker = ProgressLog(heartbeat=600, clock=lambda: now[0])
     progress = assess_progress(job(), [])
-    assert tracker.changed(progress) is not None
+    assert tracker.changed(progress) == progress.summary()
+    now[0] = 300
     assert tracker.changed(assess_progress(job(), [])) is None
-    assert tracker.changed(assess_progress(job(), [extraction()], wait_for=WaitFor.EXTRACTION)) is not None
+    now[0] = 660
+    assert tracker.changed(assess_progress(job(), [])) == f"{progress.summary()}; unchanged for 11 min"
+    now[0] = 700
+    assert tracker.changed(assess_progress(job(), [])) is None
+    done = assess_progress(job(), [extraction()], wait_for=WaitFor.EXTRACTION)
+    assert tracker.changed(done) == done.summary()
 
 
 def test_result_is_json_serialisable_and_has_every_key() -> None:
