@@ -206,6 +206,17 @@ class EmulatorServer:
             }
         )
 
+    @property
+    def partner_connection_uri(self) -> str:
+        """JSON connection holding only the partner credentials (for creating client accounts)."""
+        return json.dumps(
+            {
+                "conn_type": "stitch",
+                "host": self.base_url,
+                "extra": {"partner_id": self.partner_id, "partner_secret": self.partner_secret},
+            }
+        )
+
     def start(self, timeout: float = 15.0) -> EmulatorServer:
         import uvicorn
 

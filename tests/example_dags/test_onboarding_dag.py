@@ -49,16 +49,7 @@ def onboarding_env(stitch_emulator: Any, airflow_api: Any, monkeypatch: pytest.M
     monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", api.connection_uri)
     monkeypatch.setenv(
         "AIRFLOW_CONN_STITCH_PARTNER",
-        json.dumps(
-            {
-                "conn_type": "stitch",
-                "host": stitch_emulator.base_url,
-                "extra": {
-                    "partner_id": stitch_emulator.partner_id,
-                    "partner_secret": stitch_emulator.partner_secret,
-                },
-            }
-        ),
+        stitch_emulator.partner_connection_uri,
     )
     database = {"conn_type": "postgres", "host": "db.acme.internal", "port": 5432, "login": "stitch"}
     monkeypatch.setenv(

@@ -211,17 +211,14 @@ def test_notifications(hook: StitchConnectHook) -> None:
 
 
 def test_create_account_and_use_its_token(stitch_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = json.loads(stitch_conn.connection_uri)
-    conn["extra"] = {"partner_id": stitch_conn.partner_id, "partner_secret": stitch_conn.partner_secret}
-    conn["password"] = None
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_PARTNER", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_PARTNER", stitch_conn.partner_connection_uri)
     partner = StitchConnectHook("stitch_partner")
     account = partner.create_account(
         first_name="Ada", last_name="Lovelace", company="Analytical Engines", email="ada@example.com"
     )
     assert account.stitch_account_id > 0
     assert account.access_token not in repr(account)
-    conn["password"] = account.access_token
+    conn = {"conn_type": "stitch", "host": stitch_conn.base_url, "password": account.access_token}
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_NEW", json.dumps(conn))
     ok, message = StitchConnectHook("stitch_new").test_connection()
     assert ok, message
@@ -264,9 +261,7 @@ async def test_async_paths(stitch_conn: Any) -> None:
 
 
 def test_oauth_code_exchange(stitch_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = json.loads(stitch_conn.connection_uri)
-    conn["extra"] = {"partner_id": stitch_conn.partner_id, "partner_secret": stitch_conn.partner_secret}
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_PARTNER", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_PARTNER", stitch_conn.partner_connection_uri)
     partner = StitchConnectHook("stitch_partner")
     code = stitch_conn.admin.mint_oauth_code(client_id=1001, partner_id=stitch_conn.partner_id)
     account = partner.exchange_oauth_code(code)

@@ -24,16 +24,7 @@ def stitch_conns(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
     monkeypatch.setenv(
         "AIRFLOW_CONN_STITCH_PARTNER",
-        json.dumps(
-            {
-                "conn_type": "stitch",
-                "host": stitch_emulator.base_url,
-                "extra": {
-                    "partner_id": stitch_emulator.partner_id,
-                    "partner_secret": stitch_emulator.partner_secret,
-                },
-            }
-        ),
+        stitch_emulator.partner_connection_uri,
     )
     return stitch_emulator
 
