@@ -26,8 +26,12 @@ def source_id_from_job_name(job_name: str) -> int | None:
     return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
 
 
-def job_created_at(job_name: str) -> dt.datetime | None:
-    """When the job was created, from a version-1 uuid (second precision); None for any other name."""
+def job_created_at(job_name: str, *, precise: bool = False) -> dt.datetime | None:
+    """When the job was created, from a version-1 uuid; None for any other name.
+
+    Second precision (like Stitch's timestamps) unless ``precise``, which keeps the microseconds to
+    order two jobs created within one second.
+    """
     try:
         job_uuid = uuid.UUID(_parts(job_name)[-1])
     except ValueError:
@@ -35,4 +39,4 @@ def job_created_at(job_name: str) -> dt.datetime | None:
     if job_uuid.version != 1:
         return None
     created = _UUID_EPOCH + dt.timedelta(microseconds=job_uuid.time // 10)
-    return created.replace(microsecond=0)
+    return created if precise else created.replace(microsecond=0)

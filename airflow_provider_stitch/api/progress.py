@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_stitch.api.objects import Extraction, Load, format_timestamp
+from airflow_provider_stitch.api.job_names import job_created_at
+from airflow_provider_stitch.api.objects import Extraction, Load, format_timestamp, parse_timestamp
 
 TERMINATED = "terminated"
 
@@ -58,20 +59,40 @@ class JobRef:
         already running (its name is learnt from the first extraction completing after ``started_after``).
     :param started_after: When we started (or attached to) the job, by our clock. Extractions that
         started before it cannot be ours.
+    :param previous_job_name: When attaching: the job the source's row showed at that moment, which
+        had completed before the running job we attach to, so it is never ours.
     """
 
     source_id: int
     source_name: str
     job_name: str | None
     started_after: dt.datetime
+    previous_job_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "source_id": self.source_id,
             "source_name": self.source_name,
             "job_name": self.job_name,
             "started_after": format_timestamp(self.started_after),
         }
+        if self.previous_job_name:
+            data["previous_job_name"] = self.previous_job_name
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRef:
+        """The inverse of :meth:`to_dict` (trigger kwargs, task state, XCom)."""
+        started_after = parse_timestamp(data.get("started_after"))
+        if started_after is None:
+            raise ValueError(f"A Stitch job reference needs 'started_after'; got {dict(data)!r}")
+        return cls(
+            source_id=int(data["source_id"]),
+            source_name=str(data.get("source_name") or ""),
+            job_name=data.get("job_name") or None,
+            started_after=started_after,
+            previous_job_name=data.get("previous_job_name") or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -151,10 +172,12 @@ def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple
     """Our source's row if it describes our job (or a newer one): ``(row, superseded)``.
 
     * Same job name -> ours.
-    * We attached without a name -> the source's row once it completed at/after our attach time (the
-      job already running when we attached may have started before us, so its start time won't do).
-    * A different name that started after ``started_after`` (a later second) -> a newer job: ours
-      finished earlier (one job per source at a time), so the row supersedes ours.
+    * We attached without a name -> the source's row once it completed at/after our attach time and
+      is not the job the row showed when we attached (the job already running when we attached may
+      have started before us, so its start time won't do).
+    * A different name created after ours -> a newer job: ours finished earlier (one job per source
+      at a time), so the row supersedes ours. Stitch's job names carry a time-based uuid, which orders
+      jobs to the microsecond; without one, a row that started in a later second than ours is newer.
     * Anything else -> an older job; ours is still running.
     """
     since = _at_second(job.started_after)
@@ -165,15 +188,36 @@ def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple
             return row, False
         if job.job_name is None:
             moment = row.completion_time or row.start_time
-            if moment is not None and moment >= since:
+            if row.job_name != job.previous_job_name and moment is not None and moment >= since:
                 return row, False
             return None, False
-        # Strictly later: a newer job starts after ours ended, so it cannot share our start's second,
-        # while an older job can (a retry right after a quick failure), and must not pass for newer.
-        if row.start_time is not None and row.start_time > since:
-            return row, True
-        return None, False
+        return (row, True) if _is_newer(row, job.job_name, since) else (None, False)
     return None, False
+
+
+def _is_newer(row: Extraction, our_job_name: str, since: dt.datetime) -> bool:
+    theirs, ours = job_created_at(row.job_name, precise=True), job_created_at(our_job_name, precise=True)
+    if theirs is not None and ours is not None:
+        return theirs > ours
+    # Strictly later: a newer job starts after ours ended, so it cannot share our start's second,
+    # while an older job can (a retry right after a quick failure), and must not pass for newer.
+    return row.start_time is not None and row.start_time > since
+
+
+def attach_reference(
+    source_id: int, source_name: str, attempted_at: dt.datetime, extractions: Iterable[Extraction] | None
+) -> JobRef:
+    """The job to wait for after Stitch answered "already running", from the extractions listed then.
+
+    A row still running (servers that list running jobs) *is* that job: we learn its name. A completed
+    row is the job before it, so it is never ours. With no list (it could not be read), matching
+    falls back to time alone.
+    """
+    row = next((r for r in extractions or () if r.source_id == source_id), None)
+    if row is not None and row.job_name and _extraction_outcome(row) is None and row.completion_time is None:
+        return JobRef(source_id, source_name, row.job_name, attempted_at)
+    previous = row.job_name if row is not None and row.job_name else None
+    return JobRef(source_id, source_name, None, attempted_at, previous_job_name=previous)
 
 
 def _extraction_outcome(row: Extraction) -> tuple[Phase, str] | None:

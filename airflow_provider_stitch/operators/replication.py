@@ -34,10 +34,12 @@ from airflow_provider_stitch.api.progress import (
     ReplicationProgress,
     WaitFor,
     assess_progress,
+    attach_reference,
     awaited_streams_from,
 )
 from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
+    StitchError,
     StitchJobAlreadyRunningError,
     StitchNotFoundError,
     StitchReplicationError,
@@ -49,7 +51,6 @@ from airflow_provider_stitch.triggers.replication import (
     StitchReplicationJobTrigger,
     check_poll_interval,
     event_for,
-    job_ref_from_dict,
     outcome_message,
     replication_event,
 )
@@ -420,7 +421,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     def execute(self, context: Context) -> Any:
         self._source = self._resolve_source()
         if not self.wait_for_completion:
-            job = job_ref_from_dict(self.submit_job(context))
+            job = JobRef.from_dict(self.submit_job(context))
             client_id, url = self._link_data(job.source_id)
             self._push_before_waiting(context, job, client_id, url)
             started = ReplicationProgress(Phase.EXTRACTING, job, "started; not waiting for the outcome")
@@ -458,15 +459,29 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
                 if exc.after_ambiguous_failure
                 else "a job was already running"
             )
-            self.log.info("Attaching to the running Stitch job on %s (%s)", source.label, why)
-            job_name = None
-        else:
-            self.log.info("Started Stitch job %s on source %s", job_name, source.label)
+            job = attach_reference(source.id, source.name, attempted_at, self._extractions_at_attach())
+            self.log.info(
+                "Attaching to the running Stitch job %s on %s (%s)",
+                job.job_name or "(name learnt when it completes)",
+                source.label,
+                why,
+            )
+            return job.to_dict()
+        self.log.info("Started Stitch job %s on source %s", job_name, source.label)
         return JobRef(source.id, source.name, job_name, attempted_at).to_dict()
+
+    def _extractions_at_attach(self) -> list[Extraction] | None:
+        """The extractions list when attaching (one jobs call), so the job before ours is never taken
+        for ours; None when it cannot be read (matching then goes by time alone)."""
+        try:
+            return self._hook().list_extractions()
+        except StitchError as exc:
+            self.log.warning("Could not list extractions while attaching (%s); matching by time only", exc)
+            return None
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """One poll of a job saved by an earlier try: its phase."""
-        job = job_ref_from_dict(dict(external_id))
+        job = JobRef.from_dict(dict(external_id))
         self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
         # An outage here must not fail the retry: the job then counts as running and we reattach.
         progress = self._watch.poll_tolerantly()
@@ -484,7 +499,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     # The mixin returns this method's value when it reconnects to a running job, so it returns the
     # result (its declared return type is None).
     def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, Any]:  # type: ignore[override]
-        job = job_ref_from_dict(dict(external_id))
+        job = JobRef.from_dict(dict(external_id))
         client_id, url = self._link_data(job.source_id)
         self._push_before_waiting(context, job, client_id, url)
         deadline = self._deadline(context)

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_stitch.api.budget import MIN_POLL_INTERVAL
-from airflow_provider_stitch.api.objects import parse_timestamp
 from airflow_provider_stitch.api.progress import (
     JobRef,
     Phase,
@@ -45,19 +44,6 @@ if TYPE_CHECKING:
 STOP_TIMEOUT = 20.0
 TIMEOUT = "timeout"
 ERROR = "error"
-
-
-def job_ref_from_dict(data: dict[str, Any]) -> JobRef:
-    """The inverse of :meth:`JobRef.to_dict` (trigger kwargs, task state, XCom)."""
-    started_after = parse_timestamp(data.get("started_after"))
-    if started_after is None:
-        raise StitchConfigurationError(f"A Stitch job reference needs 'started_after'; got {data!r}")
-    return JobRef(
-        source_id=int(data["source_id"]),
-        source_name=str(data.get("source_name") or ""),
-        job_name=data.get("job_name") or None,
-        started_after=started_after,
-    )
 
 
 def check_poll_interval(poll_interval: float, time_scale: float) -> float:
@@ -139,7 +125,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.job = dict(job)
-        self.job_ref = job_ref_from_dict(self.job)
+        self.job_ref = JobRef.from_dict(self.job)
         self.stitch_conn_id = stitch_conn_id
         self.wait_for = WaitFor(wait_for)
         self.poll_interval = check_poll_interval(poll_interval, time_scale)

@@ -13,6 +13,7 @@ from airflow_provider_stitch.api.progress import (
     ProgressLog,
     WaitFor,
     assess_progress,
+    attach_reference,
     awaited_streams_from,
 )
 
@@ -254,3 +255,70 @@ def test_result_is_json_serialisable_and_has_every_key() -> None:
         "superseded_by",
         "url",
     }
+
+
+def uuid1_job(seconds: float, source: int = 2001) -> str:
+    """A job name whose version-1 uuid says it was created ``seconds`` after T0 (as Stitch's are)."""
+    import uuid
+
+    ticks = int(
+        (
+            (T0 + dt.timedelta(seconds=seconds)) - dt.datetime(1582, 10, 15, tzinfo=dt.timezone.utc)
+        ).total_seconds()
+        * 10**7
+    )
+    fields = (
+        ticks & 0xFFFFFFFF,
+        (ticks >> 32) & 0xFFFF,
+        ((ticks >> 48) & 0x0FFF) | 0x1000,
+        0x80,
+        0x01,
+        0x02FC00000001,
+    )
+    return f"1001.{source}.sync.{uuid.UUID(fields=fields)}"
+
+
+def test_newer_job_in_the_same_second_is_told_apart_by_its_uuid() -> None:
+    ours = uuid1_job(0.2)
+    newer = uuid1_job(0.7)  # created later, started in the same second as our start
+    row = extraction(newer, start=0.8, end=0.9)
+    progress = assess_progress(JobRef(2001, "shop_db", ours, T0), [row], wait_for=WaitFor.EXTRACTION)
+    assert progress.superseded_by == newer
+
+
+def test_older_job_in_the_same_second_is_told_apart_by_its_uuid() -> None:
+    older = uuid1_job(-0.5)
+    ours = uuid1_job(0.2)
+    row = extraction(older, start=0, end=0.1)  # a quick failure right before our retry
+    assert assess_progress(JobRef(2001, "shop_db", ours, T0), [row]).phase is Phase.EXTRACTING
+
+
+def test_attached_wait_never_takes_the_job_it_saw_at_attach_time() -> None:
+    previous = "1001.2001.sync.prev"
+    attached = JobRef(2001, "shop_db", None, T0 + dt.timedelta(seconds=10), previous_job_name=previous)
+    # The previous job completed in the same second as our attach: without the name it would pass.
+    same_second = extraction(previous, start=-300, end=10)
+    assert assess_progress(attached, [same_second]).phase is Phase.EXTRACTING
+    ours = extraction("1001.2001.sync.running", start=5, end=40)
+    assert assess_progress(attached, [ours], wait_for=WaitFor.EXTRACTION).job_name == "1001.2001.sync.running"
+
+
+def test_job_ref_round_trips() -> None:
+    ref = JobRef(2001, "shop_db", None, T0, previous_job_name="1001.2001.sync.prev")
+    assert JobRef.from_dict(ref.to_dict()) == ref
+    plain = JobRef(2001, "shop_db", JOB, T0)
+    assert JobRef.from_dict(plain.to_dict()) == plain
+
+
+def test_attach_reference_from_the_extractions_listed_at_attach_time() -> None:
+    completed = extraction("1001.2001.sync.prev", start=-300, end=-200)
+    ref = attach_reference(2001, "shop_db", T0, [completed])
+    assert (ref.job_name, ref.previous_job_name) == (None, "1001.2001.sync.prev")
+    running = extraction(
+        "1001.2001.sync.now", start=-5, end=None, tap_exit_status=None, target_exit_status=None
+    )
+    ref = attach_reference(2001, "shop_db", T0, [running])
+    assert (ref.job_name, ref.previous_job_name) == ("1001.2001.sync.now", None)
+    for listed in ([], None):  # nothing completed yet on the source, or the list could not be read
+        ref = attach_reference(2001, "shop_db", T0, listed)
+        assert (ref.job_name, ref.previous_job_name) == (None, None)
