@@ -200,6 +200,32 @@ def test_already_running_attaches_to_that_job(mode: str, emulator: Any, hook: St
     assert result["job_name"] == running
 
 
+def test_attaching_never_takes_the_previous_job_for_ours(emulator: Any, hook: StitchConnectHook) -> None:
+    previous = hook.start_replication_job(SHOP_DB)
+    emulator.admin.advance(1000)  # it completes: the source's row now shows it
+    running = hook.start_replication_job(SHOP_DB)
+    operator = run_op(deferrable=False)
+    context = make_context()
+    result = operator.execute(context)
+    assert result["job_name"] == running != previous
+    saved = context["ti"].xcoms[JOB_XCOM_KEY]
+    assert saved["job_name"] is None and saved["previous_job_name"] == previous
+
+
+def test_attaching_learns_the_job_name_where_running_jobs_are_listed(
+    stitch_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = stitch_emulator_factory(list_running_extractions=True, speed=20)
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", server.connection_uri)
+    scenario(server)
+    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    running = hook.start_replication_job(SHOP_DB)
+    context = make_context()
+    result = run_op(deferrable=False).execute(context)
+    assert result["status"] == "succeeded" and result["job_name"] == running
+    assert context["ti"].xcoms[JOB_XCOM_KEY]["job_name"] == running
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_already_running_fails_when_asked(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
     hook.start_replication_job(SHOP_DB)
