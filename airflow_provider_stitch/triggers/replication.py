@@ -179,7 +179,8 @@ class StitchReplicationJobTrigger(BaseTrigger):
         key = AccountKey(self.stitch_conn_id, settings.base_url, client_id, self.time_scale)
         progress_log = ProgressLog()
         awaited: list[str] | None = None
-        async with subscribe(key, self._hook, self.poll_interval) as subscription:
+        loads_job = self.job_ref if self.wait_for is WaitFor.LOADS else None
+        async with subscribe(key, self._hook, self.poll_interval, loads_job) as subscription:
             while True:
                 remaining = None if self.deadline is None else self.deadline - time.time()
                 if remaining is not None and remaining <= 0:

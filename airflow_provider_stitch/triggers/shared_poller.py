@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_stitch.api.budget import JobsCallWindow, budget_interval
 from airflow_provider_stitch.api.logs import stream_record_counts
 from airflow_provider_stitch.api.objects import Extraction, Load
-from airflow_provider_stitch.api.progress import awaited_streams_from
+from airflow_provider_stitch.api.progress import JobRef, assess_progress, awaited_streams_from
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchConfigurationError,
@@ -113,6 +113,9 @@ class Subscription:
     poll_interval: float
     wants_loads: bool = False
     seen_generation: int = 0
+    #: The job this wait is for, when it waits for loads: lets the pass that first sees the job's
+    #: extraction succeed fetch loads at once, instead of one interval later.
+    job: JobRef | None = None
 
     async def next_snapshot(self, timeout: float | None) -> Snapshot | None:
         """The first snapshot newer than the last one returned; None if ``timeout`` passes first."""
@@ -145,8 +148,8 @@ class SharedPoller:
 
     # --- subscribers -----------------------------------------------------------------------------
 
-    def join(self, poll_interval: float) -> Subscription:
-        subscription = Subscription(self, poll_interval)
+    def join(self, poll_interval: float, job: JobRef | None = None) -> Subscription:
+        subscription = Subscription(self, poll_interval, job=job)
         if self.latest is not None:
             subscription.seen_generation = self.latest.generation
         self.subscribers.add(subscription)
@@ -229,7 +232,7 @@ class SharedPoller:
             self._record_extra_pages(extraction_pages, len(extractions))
             extraction_pages = pages_for(len(extractions))
             loads: list[Load] | None = None
-            if with_loads:
+            if with_loads or self._some_extraction_just_succeeded(extractions):
                 await self._spend(loads_pages)
                 loads = await self.hook.alist_loads()
                 self._record_extra_pages(loads_pages, len(loads))
@@ -241,6 +244,13 @@ class SharedPoller:
             self._next(extractions=tuple(extractions), loads=None if loads is None else tuple(loads)),
             extraction_pages,
             loads_pages,
+        )
+
+    def _some_extraction_just_succeeded(self, extractions: list[Extraction]) -> bool:
+        """Whether a subscriber's extraction has succeeded, so it will want loads from this pass on."""
+        return any(
+            s.job is not None and not s.wants_loads and assess_progress(s.job, extractions).needs_loads
+            for s in self.subscribers
         )
 
     def _next(
@@ -320,7 +330,10 @@ def active_pollers() -> list[SharedPoller]:
 
 @asynccontextmanager
 async def subscribe(
-    key: AccountKey, hook_factory: Callable[[], StitchConnectHook], poll_interval: float
+    key: AccountKey,
+    hook_factory: Callable[[], StitchConnectHook],
+    poll_interval: float,
+    job: JobRef | None = None,
 ) -> AsyncIterator[Subscription]:
     """Join the account's shared poller for the duration of the block (creating it if needed)."""
     loop = asyncio.get_running_loop()
@@ -328,7 +341,7 @@ async def subscribe(
     poller = _registry.get(registry_key)
     if poller is None:
         poller = _registry[registry_key] = SharedPoller(key, hook_factory())
-    subscription = poller.join(poll_interval)
+    subscription = poller.join(poll_interval, job)
     try:
         yield subscription
     finally:

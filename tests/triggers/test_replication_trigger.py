@@ -153,6 +153,24 @@ async def test_many_waits_share_one_poller(emulator: Any, hook: StitchConnectHoo
     assert calls < 25, calls
 
 
+async def test_the_pass_that_sees_the_extraction_succeed_also_reads_the_loads(
+    emulator: Any, hook: StitchConnectHook
+) -> None:
+    job = start(hook)
+    emulator.admin.advance(1000)  # extraction and every load are done before the wait begins
+    before = emulator.admin.stats()["by_route"]
+    event = await first_event(trigger_for(job, poll_interval=30.0))  # a second pass would come 30 s later
+    assert event["status"] == "succeeded"
+    after = emulator.admin.stats()["by_route"]
+
+    def calls(route: str) -> int:
+        return int(after.get(route, 0)) - int(before.get(route, 0))
+
+    # One pass: extractions, then (the job's extraction having succeeded) loads in the same pass.
+    assert calls("GET /v4/{stitch_client_id}/extractions") == 1
+    assert calls("GET /v4/{stitch_client_id}/loads") == 1
+
+
 def test_poll_interval_stretches_to_the_budget() -> None:
     key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1.0)
     poller = SharedPoller(key, StitchConnectHook())
