@@ -1,8 +1,9 @@
 """The job clock: moves connection checks and replication jobs through their phases.
 
-Phases are events due at wall-clock times. Nothing runs in the background: every API request first calls
-``tick()``, which fires the events that are due, in order (lazy evaluation). An event records the time it
-was *due*, not the time somebody looked, so timestamps are what a real job would have produced.
+Phases are events due at wall-clock times. ``tick()`` fires the events that are due, in order: every API
+request calls it first, and so does the server's background clock every 0.2 s (on the server's event loop,
+so it never races a request), so jobs move on and rows land even when nobody polls. An event records the
+time it was *due*, not the time somebody looked, so timestamps are what a real job would have produced.
 
 ``advance(seconds)`` makes pending events due earlier. A fired event schedules its successor from its own
 due time, so the credit carries through the whole chain, while recorded timestamps are clamped to never

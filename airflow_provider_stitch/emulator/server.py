@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +92,41 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, DroppedConnection)
 
 
+#: How often the background clock fires due job events when no request does.
+TICK_SECONDS = 0.2
+
+
+@asynccontextmanager
+async def _background_clock(app: FastAPI) -> AsyncIterator[None]:
+    """Fire due job events even when nobody polls, as Stitch runs jobs whether or not anyone looks.
+
+    It runs on the server's own event loop, like the request handlers, so it never races them.
+    """
+    backend: Backend = app.state.backend
+
+    async def tick_forever() -> None:
+        while True:
+            try:
+                backend.tick()
+            except Exception:  # pragma: no cover - a failing event must not stop the clock
+                logging.getLogger(__name__).exception("emulator job clock")
+            await asyncio.sleep(TICK_SECONDS)
+
+    task = asyncio.get_running_loop().create_task(tick_forever(), name="stitch-emulator-clock")
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def create_app(backend: Backend) -> ASGIApp:
-    app = FastAPI(title="Stitch Connect emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Stitch Connect emulator",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_background_clock,
+    )
     app.state.backend = backend
     app.state.faults = FaultRegistry()
     app.state.stats = RequestStats()
@@ -230,7 +266,7 @@ class EmulatorServer:
         self._socket = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level=self.log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=2
+            self.app, log_level=self.log_level, lifespan="on", access_log=False, timeout_graceful_shutdown=2
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

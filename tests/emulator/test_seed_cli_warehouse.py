@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,24 @@ def test_cli_bad_seed(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == f"stitch-emulator: error: seed {path}: top level: must be a JSON object\n"
+
+
+def test_jobs_progress_and_load_while_nobody_polls(stitch_emulator_factory: Any) -> None:
+    """Like Stitch, the emulator moves jobs on by itself: rows land without any client request."""
+    server = stitch_emulator_factory(speed=50)
+    requests.post(
+        f"{server.base_url}/v4/sources/2001/sync",
+        headers={"Authorization": f"Bearer {server.token}"},
+        json={},
+        timeout=10,
+    ).raise_for_status()
+    before = server.admin.stats()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if server.backend.engine.pending_events() == 0:
+            break
+    # Every phase fired with no request in between (the admin call above is the last one).
+    assert server.backend.engine.pending_events() == 0
+    assert server.admin.stats()["requests_total"] == before["requests_total"]
+    assert _count(server.warehouse_path, "shop_db.customers") == 50
