@@ -9,7 +9,7 @@ Behaviour common to every mode (blocking, deferrable, and the sensor):
 * the job is saved before any wait: XCom ``stitch_job`` (and ``stitch_source`` for the extra link),
   and the task state store on Airflow >= 3.3, so a retried task reattaches instead of starting a
   duplicate;
-* Stitch answering "already running" attaches to that job (``if_running="attach"``) or fails;
+* Stitch answering "already running" attaches to that job (``if_running="attach"``), fails or skips;
 * the return value is ``ReplicationProgress.to_result(...)``, identical whatever the mode;
 * a failed or cancelled job raises :class:`StitchReplicationError` naming source, job, phase and
   Stitch's reason; a timeout, a kill or a deadline stops the job (best-effort, logged) when it is still
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_stitch.api.budget import budget_interval
 from airflow_provider_stitch.api.logs import stream_record_counts
@@ -86,7 +87,7 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=24)
 #: timeout event (which stops the job) arrives first.
 DEFER_TIMEOUT_MARGIN = 120.0
 _WAIT_FOR = tuple(w.value for w in WaitFor)
-_IF_RUNNING = ("attach", "fail")
+_IF_RUNNING = ("attach", "fail", "skip")
 
 
 def _seconds(value: float | dt.timedelta | None, name: str) -> float | None:
@@ -359,7 +360,8 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         stopped when the wait times out (if ``cancel_on_kill``). ``None`` only with an
         ``execution_timeout``: nothing waits forever.
     :param if_running: When Stitch says a job already runs on the source: ``"attach"`` (default) waits
-        for that job; ``"fail"`` fails the task.
+        for that job; ``"fail"`` fails the task; ``"skip"`` skips it (e.g. an hourly DAG whose previous
+        run's job is still going, when downstream tasks should not run twice on the same data).
     :param cancel_on_kill: Stop the job when the task is killed, times out, or is marked failed while
         deferred (default True).
     :param http_retry_policy: Overrides the connection's HTTP retry settings (``RetryPolicy.to_dict()``).
@@ -453,6 +455,11 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
                 raise StitchReplicationError(
                     f"A Stitch job is already running on source {source.label} (if_running='fail'): "
                     f"{exc.message}"
+                ) from None
+            if self.if_running == "skip" and not exc.after_ambiguous_failure:
+                raise AirflowSkipException(
+                    f"A Stitch job is already running on source {source.label} (if_running='skip'); "
+                    "not waiting for it."
                 ) from None
             why = (
                 "our own start probably reached Stitch before its answer was lost"

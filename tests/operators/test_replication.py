@@ -24,7 +24,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from replication_support import FAST_RETRIES, SHOP_DB, STREAMS, TaskStateStore, make_context, scenario
 
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
@@ -231,6 +236,13 @@ def test_already_running_fails_when_asked(mode: str, emulator: Any, hook: Stitch
     hook.start_replication_job(SHOP_DB)
     with pytest.raises(StitchReplicationError, match="already running on source shop_db"):
         run_in_mode(mode, if_running="fail")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_already_running_skips_when_asked(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    hook.start_replication_job(SHOP_DB)
+    with pytest.raises(AirflowSkipException, match="already running on source shop_db"):
+        run_in_mode(mode, if_running="skip")
 
 
 @pytest.mark.parametrize("mode", MODES)
