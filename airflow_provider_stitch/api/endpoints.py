@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_stitch.api.errors import error_from_response
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Operation
+from airflow_provider_stitch.api.logs import stream_record_counts
 from airflow_provider_stitch.api.objects import (
     ConnectionCheck,
     Extraction,
@@ -25,7 +26,12 @@ from airflow_provider_stitch.api.objects import (
     format_timestamp,
     parse_page,
 )
-from airflow_provider_stitch.exceptions import StitchAPIError, StitchJobAlreadyRunningError
+from airflow_provider_stitch.api.progress import awaited_streams_from
+from airflow_provider_stitch.exceptions import (
+    StitchAPIError,
+    StitchJobAlreadyRunningError,
+    StitchNotFoundError,
+)
 
 NOTIFICATIONS = "/notifications/public/v1/api"
 #: A guard against a server whose ``links.next`` never ends (records can shift between pages, §3.4).
@@ -412,6 +418,25 @@ def get_extraction_logs(stitch_client_id: int, job_name: str) -> Operation[str]:
     if error is not None:
         raise error
     return response.text  # a server that serves the log directly
+
+
+def awaited_streams(stitch_client_id: int, job_name: str, source_id: int) -> Operation[list[str]]:
+    """The streams whose loads prove a job's data landed: those its log shows with new records.
+
+    A job without a log (404), or a log that names no stream, falls back to the source's selected
+    streams. Any other failure propagates, so the caller retries rather than guessing.
+    """
+    counts: dict[str, int | None] | None = None
+    try:
+        counts = stream_record_counts((yield from get_extraction_logs(stitch_client_id, job_name)))
+    except StitchNotFoundError as exc:
+        logging.getLogger(__name__).warning(
+            "No log for Stitch job %s (%s); waiting for the selected streams", job_name, exc
+        )
+    if counts:
+        return awaited_streams_from(counts, None)
+    streams = yield from list_streams(source_id)
+    return awaited_streams_from(counts, [s.stream_name for s in streams if s.selected])
 
 
 # --- Import API tokens (§10) -----------------------------------------------------------------------

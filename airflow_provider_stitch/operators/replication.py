@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.budget import budget_interval
-from airflow_provider_stitch.api.logs import stream_record_counts
+from airflow_provider_stitch.api.job_names import client_id_from_job_name
 from airflow_provider_stitch.api.progress import (
     JobRef,
     Phase,
@@ -36,13 +37,11 @@ from airflow_provider_stitch.api.progress import (
     WaitFor,
     assess_progress,
     attach_reference,
-    awaited_streams_from,
 )
 from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
     StitchError,
     StitchJobAlreadyRunningError,
-    StitchNotFoundError,
     StitchReplicationError,
 )
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
@@ -167,15 +166,8 @@ class ReplicationWatch:
         )
 
     def _read_awaited_streams(self, job_name: str) -> list[str]:
-        counts: dict[str, int | None] | None = None
-        try:
-            counts = stream_record_counts(self.hook.get_extraction_logs(job_name))
-        except StitchNotFoundError as exc:
-            self.log.warning("No log for Stitch job %s (%s); waiting for the selected streams", job_name, exc)
-        selected = None
-        if not counts:
-            selected = [s.stream_name for s in self.hook.list_streams(self.job.source_id) if s.selected]
-        return awaited_streams_from(counts, selected)
+        client_id = client_id_from_job_name(job_name) or self.hook.get_client_id()
+        return self.hook.run(endpoints.awaited_streams(client_id, job_name, self.job.source_id))
 
     def interval(self, poll_interval: float, time_scale: float) -> float:
         """The wished interval, stretched so that this wait alone stays within the account's budget."""

@@ -33,10 +33,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.budget import JobsCallWindow, budget_interval
-from airflow_provider_stitch.api.logs import stream_record_counts
+from airflow_provider_stitch.api.job_names import client_id_from_job_name
 from airflow_provider_stitch.api.objects import Extraction, Load
-from airflow_provider_stitch.api.progress import JobRef, assess_progress, awaited_streams_from
+from airflow_provider_stitch.api.progress import JobRef, assess_progress
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchConfigurationError,
@@ -143,7 +144,6 @@ class SharedPoller:
         self._fresh = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._awaited: dict[str, asyncio.Future[list[str]]] = {}
-        self._selected: dict[int, list[str]] = {}
         self._calls_per_pass = 1
 
     # --- subscribers -----------------------------------------------------------------------------
@@ -300,24 +300,10 @@ class SharedPoller:
                 raise
 
     async def _read_awaited_streams(self, job_name: str, source_id: int) -> list[str]:
-        counts: dict[str, int | None] | None = None
         await self._spend(1)
         self.stats.log_fetches += 1
-        try:
-            counts = stream_record_counts(await self.hook.aget_extraction_logs(job_name))
-        except Exception as exc:
-            if poll_error_is_fatal(exc) and not isinstance(exc, StitchNotFoundError):
-                raise
-            log.warning(
-                "Cannot read the log of Stitch job %s (%s); waiting for the selected streams", job_name, exc
-            )
-        selected = None
-        if not counts:
-            selected = self._selected.get(source_id)
-            if selected is None:
-                streams = await self.hook.alist_streams(source_id)
-                selected = self._selected[source_id] = [s.stream_name for s in streams if s.selected]
-        return awaited_streams_from(counts, selected)
+        client_id = client_id_from_job_name(job_name) or self.key.stitch_client_id
+        return await self.hook.arun(endpoints.awaited_streams(client_id, job_name, source_id))
 
 
 _registry: dict[tuple[asyncio.AbstractEventLoop, AccountKey], SharedPoller] = {}

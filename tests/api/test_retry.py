@@ -261,3 +261,32 @@ def test_pagination_stops_at_the_page_cap_and_says_so(
         rows = transport.run(endpoints.list_extractions(1001))
     assert len(rows) == 3 and len(transport.sent) == 3
     assert "after 3 pages" in caplog.text
+
+
+STREAMS_BODY = (
+    b'[{"stream_id": 1, "tap_stream_id": "customers", "stream_name": "customers", "selected": true},'
+    b' {"stream_id": 2, "tap_stream_id": "orders", "stream_name": "orders", "selected": true},'
+    b' {"stream_id": 3, "tap_stream_id": "audit", "stream_name": "audit", "selected": false}]'
+)
+LOG_302 = ApiResponse(302, b"", {"Location": "https://logs.example.com/x?signature=s"})
+
+
+def test_awaited_streams_come_from_the_log() -> None:
+    log_text = b'x tap - INFO replicated 4 records from "orders" endpoint\ny tap - INFO replicated 0 records from "customers" endpoint'
+    transport = ScriptedTransport(LOG_302, ApiResponse(200, log_text))
+    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == ["orders"]
+    assert len(transport.sent) == 2  # no streams call needed
+
+
+def test_awaited_streams_without_a_log_are_the_selected_streams() -> None:
+    transport = ScriptedTransport(
+        ApiResponse(404, b'{"error": "no such job"}'), ApiResponse(200, STREAMS_BODY)
+    )
+    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == ["customers", "orders"]
+
+
+def test_awaited_streams_do_not_guess_when_the_log_is_unreachable() -> None:
+    transport = ScriptedTransport(*[ApiResponse(503, b"down")] * 4)
+    with pytest.raises(StitchAPIError) as info:
+        transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001))
+    assert info.value.status == 503  # the caller retries on its next poll instead

@@ -396,7 +396,7 @@ def test_unknown_source_name_fails_before_any_start(emulator: Any) -> None:
         {"source_id": None},
         {"source_name": "shop_db"},
         {"wait_for": "everything"},
-        {"if_running": "skip"},
+        {"if_running": "ignore"},
         {"poll_interval": 5, "time_scale": 1.0},
         {"timeout": 0},
     ],

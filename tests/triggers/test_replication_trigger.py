@@ -12,6 +12,7 @@ import pytest
 from replication_support import FAST_RETRIES, SHOP_DB, scenario
 
 from airflow_provider_stitch.api.budget import budget_interval
+from airflow_provider_stitch.api.http import ApiResponse, run_sync
 from airflow_provider_stitch.api.progress import JobRef
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
@@ -209,9 +210,10 @@ async def test_a_cancelled_wait_reading_the_log_does_not_cancel_the_others() -> 
     # Two waits on one job share one log read, run by whichever asked first. When that wait is
     # cancelled (its task killed), the other must still learn the streams, not be cancelled too.
     class SlowLogHook:
-        async def aget_extraction_logs(self, job_name: str) -> str:
-            await asyncio.sleep(0.2)
-            return 'tap - INFO replicated 3 records from "orders" endpoint'
+        async def arun(self, operation: Any) -> Any:
+            await asyncio.sleep(0.2)  # the log read, served directly by a scripted transport
+            log_text = b'tap - INFO replicated 3 records from "orders" endpoint'
+            return run_sync(operation, lambda request: ApiResponse(200, log_text), lambda seconds: None)
 
     key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1_000_000.0)
     poller = SharedPoller(key, SlowLogHook())  # type: ignore[arg-type]
