@@ -35,6 +35,7 @@ from airflow_provider_stitch.operators.sources import (
     properties_from_connection,
     rendered_mapping,
     resolve_source,
+    stitch_property_values,
 )
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class StitchConnectionCheckOperator(_StitchOperator):
     # --- what to check ----------------------------------------------------------------------------
 
     def _new_properties(self) -> dict[str, Any]:
-        properties = rendered_mapping(self.properties, "properties")
+        properties: dict[str, Any] = stitch_property_values(rendered_mapping(self.properties, "properties"))
         if self.properties_conn_id:
             properties.update(
                 properties_from_connection(self.properties_conn_id, self.properties_conn_fields)

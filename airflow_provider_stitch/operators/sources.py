@@ -92,6 +92,26 @@ def rendered_mapping(value: object, what: str) -> dict[str, Any]:
     return dict(value)
 
 
+def stitch_property_values(properties: Mapping[str, Any], what: str = "properties") -> dict[str, str]:
+    """Property values as the strings Stitch's forms take (§11.2: a "map of string properties").
+
+    Numbers and booleans (a DAG literal, or a template rendered as a native object) become ``"5432"`` and
+    ``"true"``, as Stitch itself shows them; anything else is refused here, before any request.
+    """
+    values: dict[str, str] = {}
+    for name, value in properties.items():
+        if isinstance(value, bool):
+            values[name] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            values[name] = str(value)
+        else:
+            raise StitchConfigurationError(
+                f"{what}[{name!r}] must be a string (or a number or boolean, sent as a string); "
+                f"got {type(value).__name__}"
+            )
+    return values
+
+
 def properties_from_connection(conn_id: str, fields: Mapping[str, str] | None = None) -> dict[str, str]:
     """Stitch form properties read from an Airflow connection (credentials stay out of DAG files).
 
@@ -244,7 +264,7 @@ class _CreateOperator(_StitchOperator):
 
     def collect_properties(self) -> dict[str, Any]:
         """Templated ``properties`` first, then the connection's fields (credentials win from there)."""
-        properties = rendered_mapping(self.properties, "properties")
+        properties: dict[str, Any] = stitch_property_values(rendered_mapping(self.properties, "properties"))
         if self.properties_conn_id:
             properties.update(
                 properties_from_connection(self.properties_conn_id, self.properties_conn_fields)

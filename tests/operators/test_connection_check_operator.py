@@ -123,6 +123,15 @@ def test_a_check_that_outlasts_the_timeout_fails_with_a_timeout(
     assert error.value.result["status"] == "timeout"
 
 
+def test_a_fresh_check_sends_numbers_and_booleans_as_strings(
+    stitch_conns: Any, run_operator: Callable[..., Any]
+) -> None:
+    # Stitch takes string property values only (§11.2); without conversion the update is refused.
+    result = run_operator(_operator(source_id=SHOP_DB, properties={"ssl": False, "port": 5432}))
+    assert result["status"] == "succeeded"
+    assert result["check_name"] != SEED_CHECK
+
+
 def test_trigger_round_trips_and_carries_no_secret(stitch_conns: Any) -> None:
     stitch_conns.admin.update_scenario(SHOP_DB, durations={"check": 100_000})
     operator = _operator(source_id=SHOP_DB, properties={"ssl": "false"}, deferrable=True)

@@ -119,6 +119,41 @@ def test_invalid_source_properties_are_named(stitch_conns: Any) -> None:
     assert "port" in str(error.value)
 
 
+def test_non_string_property_values_are_sent_as_the_strings_stitch_wants(stitch_conns: Any) -> None:
+    # Stitch's source form takes a "map of string properties" (reference §11.2); a native-rendered
+    # template or a plain DAG literal yields ints and bools, which Stitch rejects as wrong types.
+    created = StitchCreateSourceOperator(
+        task_id="create_source",
+        display_name="Numbers DB",
+        source_type="platform.postgres",
+        properties={
+            "host": "db.internal",
+            "port": 5432,
+            "username": "stitch",
+            "password": "n0-str1ngs",
+            "database": "numbers",
+            "ssl": True,
+            "frequency_in_minutes": 60,
+        },
+    ).execute({})
+    properties = StitchConnectHook().get_source(created["source_id"]).raw["properties"]
+    assert properties["port"] == "5432"
+    assert properties["ssl"] == "true"
+    assert properties["frequency_in_minutes"] == "60"
+
+
+def test_property_values_that_are_not_scalars_are_refused_before_any_request(stitch_conns: Any) -> None:
+    with pytest.raises(StitchConfigurationError, match=r"properties\['host'\].*string") as error:
+        StitchCreateSourceOperator(
+            task_id="create_source",
+            display_name="Nested DB",
+            source_type="platform.postgres",
+            properties={"host": {"primary": "db"}},
+        ).execute({})
+    assert "Stitch rejected" not in str(error.value)  # refused locally, nothing was sent
+    assert all(s.display_name != "Nested DB" for s in StitchConnectHook().list_sources())
+
+
 def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentials: str) -> None:
     def create() -> dict[str, Any]:
         return StitchCreateDestinationOperator(
