@@ -306,7 +306,12 @@ class JobEngine:
             job.phase = "succeeded"
 
     def stop(self, job: Job, now: float) -> None:
-        """DELETE .../sync: what remains of the extraction is cancelled; the row reads "Terminated"."""
+        """DELETE .../sync: what remains of the extraction is cancelled; the row reads "Terminated".
+
+        Data already extracted still gets loaded (reference §6): once the tap has finished (the target
+        phase), its records load as after a completed extraction.
+        """
+        extracted = job.phase == "target"
         ts = job.stamp(now)
         ext = job.extraction
         for phase in EXTRACTING:
@@ -317,6 +322,8 @@ class JobEngine:
         self.running.pop((job.account.client_id, job.source.id), None)
         job.phase = "terminated"
         job.log(ts, "main", "CRITICAL", "Terminated")
+        if extracted:
+            self._schedule_loads(job, ts)
 
 
 def _error_state(message: str, stream_name: str) -> dict[str, Any]:

@@ -157,10 +157,30 @@ def test_stop_terminates_the_extraction(stitch_emulator: EmulatorServer, api: Ap
         assert row[f"{phase}_description"] == "Terminated"
     assert row["completion_time"] is not None
     stitch_emulator.admin.advance(10_000)
-    assert api.loads() == {}  # extraction never completed, so nothing loads
+    assert api.loads() == {}  # stopped during the tap: nothing was extracted, so nothing loads
     assert api.log_text(job).rstrip().endswith("main - CRITICAL Terminated")
     # Nothing running any more: the emulator answers the same 200 (documented choice).
     assert api.delete("/v4/sources/2001/sync").json() == {"status": 200}
+
+
+def test_a_stop_after_the_tap_finished_still_loads_what_was_extracted(
+    stitch_emulator: EmulatorServer, api: Api
+) -> None:
+    # Reference §6 (Stitch's start/stop doc): cancelling stops only what remains of the extraction;
+    # data already extracted still gets loaded.
+    stitch_emulator.admin.set_scenario(2001, durations=SLOW)
+    job = api.start()
+    stitch_emulator.admin.advance(11)  # discovery and tap done: every record is extracted; target runs
+    assert api.delete("/v4/sources/2001/sync").json() == {"status": 200}
+    row = api.extraction()
+    assert row is not None and row["job_name"] == job
+    assert {row[f"{phase}_description"] for phase in ("discovery", "tap", "target")} == {"Terminated"}
+    stitch_emulator.admin.advance(10_000)
+    loads = api.loads()
+    assert sorted(loads) == ["customers", "orders", "products"]
+    for load in loads.values():
+        assert load["error_state"] is None
+        assert load["last_batch_loaded_at"] >= row["completion_time"]
 
 
 def test_strict_stop_flag(stitch_emulator_factory) -> None:  # type: ignore[no-untyped-def]
