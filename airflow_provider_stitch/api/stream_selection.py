@@ -15,7 +15,8 @@ The rules it applies:
 - ``INCREMENTAL`` needs a ``replication-key`` (unless the method is forced: the tap then keeps its own
   bookmark) from ``valid-replication-keys`` when the stream lists them, otherwise an integer or
   date-time field; the key field is selected along with the stream;
-- database views (``is-view``) need ``view-key-properties``.
+- database views (``is-view``) need ``view-key-properties``;
+- fields a replicated field lists in ``fieldExclusions`` cannot be replicated with it.
 """
 
 from __future__ import annotations
@@ -378,7 +379,32 @@ def plan_stream(
     change.replicated_fields = [
         name for name, meta in fields_meta.items() if is_field_replicated(meta) or name in selected_now
     ]
+    for first, second in _excluded_pairs(fields_meta, change.replicated_fields, selected_now):
+        problems.append(
+            f"{label}: fields {first!r} and {second!r} cannot be replicated together (Stitch's "
+            "fieldExclusions); the job would fail at extraction"
+        )
     return change, problems
+
+
+def _excluded_pairs(
+    fields_meta: Mapping[str, Mapping[str, Any]], replicated: Sequence[str], selected_now: set[str]
+) -> list[tuple[str, str]]:
+    """Pairs of replicated fields that ``fieldExclusions`` forbids together, involving a field we select.
+
+    Stitch may accept such a selection; the job then fails at extraction (§11.7).
+    """
+    replicated_set = set(replicated)
+    pairs: set[tuple[str, str]] = set()
+    for name in replicated:
+        for crumb in fields_meta.get(name, {}).get("fieldExclusions") or []:
+            if not isinstance(crumb, (list, tuple)) or len(crumb) != 2 or crumb[0] != "properties":
+                continue
+            other = str(crumb[1])
+            if other != name and other in replicated_set and (name in selected_now or other in selected_now):
+                first, second = sorted((name, other))
+                pairs.add((first, second))
+    return sorted(pairs)
 
 
 def _valid_keys_hint(stream_meta: Mapping[str, Any]) -> str:

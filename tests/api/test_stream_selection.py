@@ -228,6 +228,36 @@ def test_incremental_key_without_a_valid_keys_list_must_be_an_integer_or_date_ti
     assert change.replication_key == "updated_at"
 
 
+def test_fields_stitch_forbids_together_are_refused_before_the_write() -> None:
+    # §11.7: fieldExclusions lists breadcrumbs that cannot be selected with a field. Stitch may accept
+    # such a selection and the job then fails at extraction, so the rule is checked up front.
+    report = _stream(7, "report", **{"forced-replication-method": "INCREMENTAL"})
+    schema = _schema(
+        report,
+        {
+            "date": ("date-time", {"inclusion": "automatic"}),
+            "users": ("integer", {**AVAILABLE, "fieldExclusions": [["properties", "sessionDuration"]]}),
+            "sessionDuration": (
+                "number",
+                {**AVAILABLE, "selected": True, "fieldExclusions": [["properties", "users"]]},
+            ),
+            "country": ("string", dict(AVAILABLE)),
+        },
+    )
+
+    def plan(spec: Any) -> list[Any]:
+        return plan_selection(parse_stream_requests(spec), [report], {7: schema})
+
+    with pytest.raises(StreamSelectionError) as error:
+        plan({"report": {"fields": ["users"]}})  # sessionDuration is already selected
+    assert error.value.problems == [
+        "stream 'report' (report): fields 'sessionDuration' and 'users' cannot be replicated together "
+        "(Stitch's fieldExclusions); the job would fail at extraction"
+    ]
+    [change] = plan({"report": {"fields": ["country"]}})  # no new conflict: written as asked
+    assert {"breadcrumb": ["properties", "country"], "metadata": {"selected": True}} in change.metadata
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
