@@ -398,8 +398,15 @@ class StitchConnectHook(BaseHook):
         return await self.arun(endpoints.get_last_connection_check(source_id))
 
     def find_source(self, name: str) -> Source:
-        """Resolve a source by ``name`` (schema name) or display name; deleted sources are ignored."""
+        """Resolve a source by ``name`` (schema name) or display name; deleted sources are ignored.
+
+        Raises :class:`StitchConfigurationError` when none matches (with close names) or several do.
+        """
         return _match_source(self.list_sources(include_deleted=False), name)
+
+    def find_sources(self, name: str) -> list[Source]:
+        """The active sources named ``name``: by schema name if any, else by display name (maybe none)."""
+        return _sources_named(self.list_sources(include_deleted=False), name)
 
     # --- streams --------------------------------------------------------------------------------
 
@@ -512,17 +519,25 @@ def _client_id_from_sources(sources: Sequence[Source]) -> int:
     )
 
 
-def _match_source(sources: Sequence[Source], name: str) -> Source:
+def _sources_named(sources: Sequence[Source], name: str) -> list[Source]:
     wanted = name.strip()
     for attribute in ("name", "display_name"):
         matches = [s for s in sources if (getattr(s, attribute) or "") == wanted]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            ids = ", ".join(str(s.id) for s in matches)
-            raise StitchConfigurationError(
-                f"Several Stitch sources are named {wanted!r} (ids {ids}); use source_id."
-            )
+        if matches:
+            return matches
+    return []
+
+
+def _match_source(sources: Sequence[Source], name: str) -> Source:
+    wanted = name.strip()
+    matches = _sources_named(sources, wanted)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        ids = ", ".join(str(s.id) for s in matches)
+        raise StitchConfigurationError(
+            f"Several Stitch sources are named {wanted!r} (ids {ids}); use source_id."
+        )
     names = sorted({n for s in sources for n in (s.name, s.display_name) if n})
     close = difflib.get_close_matches(wanted, names, n=3)
     hint = (

@@ -322,7 +322,6 @@ class StitchCreateSourceOperator(_CreateOperator):
         self.destination_id = destination_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_stitch.exceptions import StitchNotFoundError
 
         hook = self.make_hook()
         display_name = str(self.display_name).strip()
@@ -332,13 +331,14 @@ class StitchCreateSourceOperator(_CreateOperator):
         destination_id = (
             coerce_id(self.destination_id, "destination_id") if self.destination_id is not None else None
         )
-        existing = None
-        try:
-            existing = hook.find_source(display_name)
-        except StitchConfigurationError:
-            existing = None  # no source of that name (or the account has none)
-        except StitchNotFoundError:
-            existing = None
+        named = hook.find_sources(display_name)
+        if len(named) > 1:
+            ids = ", ".join(str(source.id) for source in named)
+            raise StitchConfigurationError(
+                f"Several Stitch sources are named {display_name!r} (ids {ids}): cannot tell which one a "
+                "retry should reuse. Rename or delete the extra ones."
+            )
+        existing = named[0] if named else None
         if existing is not None:
             if self.if_exists == "fail":
                 raise StitchConfigurationError(

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_stitch.api import endpoints
+from airflow_provider_stitch.api.http import ApiRequest
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators import (
@@ -105,6 +107,19 @@ def test_create_source_refuses_a_name_taken_by_another_type_or_when_told_to_fail
         StitchCreateSourceOperator(
             task_id="s", display_name="shop_db", source_type="platform.postgres", if_exists="fail"
         ).execute({})
+
+
+def test_create_source_refuses_to_guess_between_sources_sharing_a_display_name(stitch_conns: Any) -> None:
+    hook = StitchConnectHook()
+    for name in ("billing_eu", "billing_us"):  # Stitch keeps names unique, not display names
+        body = {"display_name": "Billing", "type": "platform.hubspot", "name": name}
+        hook.run(endpoints.call(ApiRequest("POST", "/v4/sources", json_body=body)))
+    before = len(hook.list_sources())
+    with pytest.raises(StitchConfigurationError, match="Several Stitch sources are named 'Billing'"):
+        StitchCreateSourceOperator(
+            task_id="s", display_name="Billing", source_type="platform.hubspot"
+        ).execute({})
+    assert len(hook.list_sources()) == before  # nothing created
 
 
 def test_invalid_source_properties_are_named(stitch_conns: Any) -> None:
