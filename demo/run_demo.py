@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         "--time-scale",
         type=float,
         default=10.0,
-        help="divide the operator's poll intervals by this (emulator only; 10: a poll every 2-6 s)",
+        help="the connection's time_scale extra: divides the operator's intervals (emulator only; "
+        "10: a poll every 2-6 s)",
     )
     parser.add_argument("--work-dir", type=Path, default=REPO / "demo" / ".work")
     parser.add_argument("--dbt", type=Path, default=REPO / "demo" / ".dbt-venv" / "bin" / "dbt")
@@ -351,7 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         "AIRFLOW_VAR_STITCH_DEMO_WORK_DIR": str(work_dir),
         "AIRFLOW_VAR_STITCH_DEMO_WAREHOUSE": str(warehouse),
         "AIRFLOW_VAR_STITCH_DEMO_DBT": str(args.dbt.resolve()),
-        "STITCH_DEMO_TIME_SCALE": str(args.time_scale),
     }
     emulator = Emulator(warehouse, args.speed, work_dir / "emulator.log")
     dag_log = work_dir / "dag-test.log"
@@ -370,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         with phases.phase("emulator ready", "waiting for the emulator"):
             emulator.wait_ready()
         assert emulator.connection_uri is not None
-        env["AIRFLOW_CONN_STITCH_DEFAULT"] = emulator.connection_uri  # never printed: it holds the token
+        connection = json.loads(emulator.connection_uri)
+        connection["extra"]["time_scale"] = args.time_scale
+        env["AIRFLOW_CONN_STITCH_DEFAULT"] = json.dumps(connection)  # never printed: it holds the token
         with phases.phase("DAG run", f"running {DAG_ID} with dag.test() (log: {dag_log})"):
             _run_logged(
                 [sys.executable, str(Path(__file__).resolve()), "--run-dag", str(result_file)],

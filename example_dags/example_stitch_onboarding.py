@@ -15,13 +15,13 @@
 Every task after the first talks to Stitch as the new account, through the connection the first task
 created. Trigger it with ``{"customer": "acme", "first_name": ..., "email": ...}`` as run conf.
 
-Against the local emulator (``make demo`` / the tests), ``STITCH_DEMO_TIME_SCALE`` (the emulator's
-speed) shortens every poll interval accordingly. Never set it against real Stitch.
+Against the local emulator (``make demo`` / the tests), the partner connection's ``time_scale`` extra
+(the emulator's speed; loopback hosts only) shortens every interval, and the account's connection made
+by the first task inherits it: the DAG itself keeps production values.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
@@ -34,8 +34,6 @@ from airflow_provider_stitch.operators import (
     StitchRunReplicationJobOperator,
     StitchSelectStreamsOperator,
 )
-
-_TIME_SCALE = float(os.environ.get("STITCH_DEMO_TIME_SCALE") or 1.0)
 
 #: The customer's tables: orders incrementally on updated_at, the small products table in full.
 STREAMS = {
@@ -99,7 +97,7 @@ with DAG(
         task_id="wait_for_connection_check",
         source_id=source.output["source_id"],
         deferrable=True,
-        poll_interval=10.0 / _TIME_SCALE,
+        poll_interval=20.0,
         timeout=timedelta(minutes=15).total_seconds(),
         stitch_conn_id=customer_conn_id,
     )
@@ -118,7 +116,6 @@ with DAG(
         wait_for="loads",
         deferrable=True,
         timeout=timedelta(hours=2).total_seconds(),
-        **({"time_scale": _TIME_SCALE, "poll_interval": 20.0 / _TIME_SCALE} if _TIME_SCALE != 1.0 else {}),
     )
 
     account >> destination >> source >> connection_check >> streams >> first_replication

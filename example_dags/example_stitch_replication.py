@@ -40,12 +40,6 @@ _DEFAULT_WORK_DIR = _REPO / "demo" / ".work"
 _DEFAULT_DBT = _REPO / "demo" / ".dbt-venv" / "bin" / "dbt"
 MART = "customer_orders"
 
-# Against the emulator only (``make demo``, the tests), which enforces no call budget unless asked to:
-# divide the operator's poll intervals by this factor so the wait notices the loads within seconds.
-# Real Stitch allows 30 jobs-API calls per 10 minutes per account; unset, the operator keeps its
-# budget-safe defaults (at least 20 s between polls, longer while it also reads logs and loads).
-_EMULATOR_TIME_SCALE = float(os.environ.get("STITCH_DEMO_TIME_SCALE") or 1.0)
-
 
 def _paths() -> dict[str, Path]:
     work_dir = Path(Variable.get("stitch_demo_work_dir", default=str(_DEFAULT_WORK_DIR)))
@@ -118,11 +112,6 @@ with DAG(
         source_name="shop_db",
         wait_for="loads",
         timeout=timedelta(minutes=30),
-        **(
-            {"time_scale": _EMULATOR_TIME_SCALE, "poll_interval": 20.0 / _EMULATOR_TIME_SCALE}
-            if _EMULATOR_TIME_SCALE != 1.0
-            else {}
-        ),
     )
 
     @task(execution_timeout=timedelta(minutes=10))

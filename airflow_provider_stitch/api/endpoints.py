@@ -27,6 +27,7 @@ from airflow_provider_stitch.api.objects import (
     parse_page,
 )
 from airflow_provider_stitch.api.progress import awaited_streams_from
+from airflow_provider_stitch.api.wait import AwaitedStreams
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchJobAlreadyRunningError,
@@ -420,23 +421,31 @@ def get_extraction_logs(stitch_client_id: int, job_name: str) -> Operation[str]:
     return response.text  # a server that serves the log directly
 
 
-def awaited_streams(stitch_client_id: int, job_name: str, source_id: int) -> Operation[list[str]]:
+def awaited_streams(stitch_client_id: int, job_name: str, source_id: int) -> Operation[AwaitedStreams]:
     """The streams whose loads prove a job's data landed: those its log shows with new records.
 
-    A job without a log (404), or a log that names no stream, falls back to the source's selected
-    streams. Any other failure propagates, so the caller retries rather than guessing.
+    A log that cannot be found (404: right after completion it may not be there yet) gives the source's
+    selected streams as a stand-in that is not ``final``, so the wait asks for the log again. A log
+    that names no stream falls back to the selected streams for good. Any other failure propagates, so
+    the caller retries rather than guessing.
     """
     counts: dict[str, int | None] | None = None
+    final = True
     try:
         counts = stream_record_counts((yield from get_extraction_logs(stitch_client_id, job_name)))
     except StitchNotFoundError as exc:
-        logging.getLogger(__name__).warning(
-            "No log for Stitch job %s (%s); waiting for the selected streams", job_name, exc
+        final = False
+        logging.getLogger(__name__).info(
+            "No log for Stitch job %s yet (%s); the selected streams stand in until it can be read",
+            job_name,
+            exc,
         )
     if counts:
-        return awaited_streams_from(counts, None)
+        return AwaitedStreams(tuple(awaited_streams_from(counts, None)), True)
     streams = yield from list_streams(source_id)
-    return awaited_streams_from(counts, [s.stream_name for s in streams if s.selected])
+    return AwaitedStreams(
+        tuple(awaited_streams_from(counts, [s.stream_name for s in streams if s.selected])), final
+    )
 
 
 # --- Import API tokens (§10) -----------------------------------------------------------------------

@@ -7,13 +7,22 @@ job was created; that lets a wait that only knows the job name tell older jobs f
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 _UUID_EPOCH = dt.datetime(1582, 10, 15, tzinfo=dt.timezone.utc)
 
 
+_JOB_NAME = re.compile(r"^\d+\.\d+\.sync\.[0-9A-Za-z-]+$")
+
+
 def _parts(job_name: str) -> list[str]:
     return job_name.split(".")
+
+
+def is_job_name(value: str) -> bool:
+    """Whether ``value`` has the shape of a Stitch job name (``<client>.<source>.sync.<id>``)."""
+    return bool(_JOB_NAME.match(value))
 
 
 def client_id_from_job_name(job_name: str) -> int | None:

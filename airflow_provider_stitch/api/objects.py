@@ -31,11 +31,12 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def format_timestamp(value: dt.datetime | None) -> str | None:
-    """The inverse of :func:`parse_timestamp`, second precision, ``Z`` suffix."""
+def format_timestamp(value: dt.datetime | None, *, precise: bool = False) -> str | None:
+    """The inverse of :func:`parse_timestamp`, ``Z`` suffix: second precision (Stitch's), or
+    microseconds when ``precise`` (our own clock's moments, kept exactly across serialisation)."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if precise else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int_or_none(value: Any) -> int | None:

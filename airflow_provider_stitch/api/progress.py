@@ -1,19 +1,12 @@
-"""The replication progress rules: given what Stitch returned, where is this job, and why.
+"""Where a replication job is: the vocabulary every mode shares, and how our job's row is found.
 
-One function, :func:`assess_progress`, decides for every mode (blocking wait, sensor poke, trigger).
-
-What Stitch gives us (API reference §7, §8, §12):
-
-* The extractions list holds only the **last completed** extraction per source. While our job runs,
-  the source's row still shows an older job (or, on some servers, our job with null exit statuses).
-* Exit statuses: null = running, 0 = success, non-zero = failure with ``*_description``. A stopped job
-  shows null statuses with descriptions ``"Terminated"``.
-* Loads are one row per (source ``name``, stream) with ``last_batch_loaded_at`` and ``error_state``,
-  and no job name: a stream has loaded our data when ``last_batch_loaded_at >= completion_time`` of
-  our extraction.
+The decisions themselves live in :mod:`airflow_provider_stitch.api.wait` (the replication wait, a state
+machine). This module holds what it speaks in: phases, the job reference, per-stream progress, the
+progress value (and the XCom value built from it), and the rules that find our job's row in Stitch's
+extractions list (API reference §7: one row per source, the *last completed* extraction).
 
 Phases: ``extracting`` -> ``preparing`` (extraction done, no awaited stream loaded yet) -> ``loading``
-(some streams loaded) -> ``succeeded``; or ``failed`` / ``cancelled`` at any point.
+(some streams loaded) -> ``succeeded``; or ``failed`` / ``cancelled`` / ``unknown`` at any point.
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_stitch.api.job_names import job_created_at
-from airflow_provider_stitch.api.objects import Extraction, Load, format_timestamp, parse_timestamp
+from airflow_provider_stitch.api.objects import Extraction, format_timestamp, parse_timestamp
 
 TERMINATED = "terminated"
 
@@ -38,10 +31,12 @@ class Phase(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: The job ended, but what Stitch still shows cannot tell how (another job replaced the evidence).
+    UNKNOWN = "unknown"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED, Phase.UNKNOWN)
 
 
 class WaitFor(str, enum.Enum):
@@ -51,16 +46,22 @@ class WaitFor(str, enum.Enum):
     LOADS = "loads"
 
 
+#: Tolerance for the clocks of Airflow and Stitch disagreeing, wherever our clock meets Stitch's.
+CLOCK_SKEW_MARGIN = dt.timedelta(seconds=120)
+
+
 @dataclass(frozen=True)
 class JobRef:
     """Which job we wait for.
 
     :param job_name: The name the start call returned; ``None`` when we attached to a job that was
-        already running (its name is learnt from the first extraction completing after ``started_after``).
-    :param started_after: When we started (or attached to) the job, by our clock. Extractions that
-        started before it cannot be ours.
-    :param previous_job_name: When attaching: the job the source's row showed at that moment, which
-        had completed before the running job we attach to, so it is never ours.
+        already running and whose name we do not know yet (learnt from its extraction row).
+    :param started_after: When we started (or attached to) the job, by our clock.
+    :param previous_job_name: When attaching: the job the source's row showed before the running one
+        (``""``: the source showed none), so it is never taken for ours; ``None``: not known, and the
+        match falls back to time (rows completed at or after ``started_after``).
+    :param started_by_task: Whether this task started the job (or may have: a lost answer to its own
+        start). Only such a job is ever stopped by the task.
     """
 
     source_id: int
@@ -68,15 +69,17 @@ class JobRef:
     job_name: str | None
     started_after: dt.datetime
     previous_job_name: str | None = None
+    started_by_task: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "source_id": self.source_id,
             "source_name": self.source_name,
             "job_name": self.job_name,
-            "started_after": format_timestamp(self.started_after),
+            "started_after": format_timestamp(self.started_after, precise=True),
+            "started_by_task": self.started_by_task,
         }
-        if self.previous_job_name:
+        if self.previous_job_name is not None:
             data["previous_job_name"] = self.previous_job_name
         return data
 
@@ -86,36 +89,38 @@ class JobRef:
         started_after = parse_timestamp(data.get("started_after"))
         if started_after is None:
             raise ValueError(f"A Stitch job reference needs 'started_after'; got {dict(data)!r}")
+        previous = data.get("previous_job_name")
         return cls(
             source_id=int(data["source_id"]),
             source_name=str(data.get("source_name") or ""),
             job_name=data.get("job_name") or None,
             started_after=started_after,
-            previous_job_name=data.get("previous_job_name") or None,
+            previous_job_name=None if previous is None else str(previous),
+            started_by_task=bool(data.get("started_by_task", False)),
         )
 
 
 @dataclass(frozen=True)
 class StreamProgress:
     name: str
-    status: str  # "loaded", "waiting", "failed"
+    status: str  # "loaded", "waiting", "failed", "unclear" (an error that may be a newer job's)
     loaded_at: dt.datetime | None = None
     error: str | None = None
+    #: Why a stream still waits although its row shows something (e.g. an earlier job's load error).
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
 class ReplicationProgress:
-    """Where a job is. ``needs`` tells the caller what to fetch next time (to spend no call in vain)."""
+    """Where a job is, and why: what :class:`~airflow_provider_stitch.api.wait.ReplicationWait` answers."""
 
     phase: Phase
     job: JobRef
     reason: str
     extraction: Extraction | None = None
     streams: tuple[StreamProgress, ...] = ()
+    #: The newer job whose row replaced ours before ours was seen (outcome ``unknown``).
     superseded_by: str | None = None
-    #: The caller should fetch loads (and the awaited stream list, if unknown) on its next poll.
-    needs_loads: bool = False
-    needs_awaited_streams: bool = False
 
     @property
     def job_name(self) -> str | None:
@@ -138,6 +143,7 @@ class ReplicationProgress:
                 parts.append(f"{', '.join(done)} done")
             if waiting:
                 parts.append(f"{', '.join(waiting)} waiting")
+            parts.extend(f"{s.name}: {s.detail}" for s in self.streams if s.detail)
             return f"{head}: {self.phase.value} {len(done)}/{len(self.streams)} streams ({'; '.join(parts)})"
         return f"{head}: {self.phase.value} ({self.reason})"
 
@@ -155,7 +161,12 @@ class ReplicationProgress:
             "extraction_completion": format_timestamp(extraction.completion_time) if extraction else None,
             "exit_statuses": extraction.exit_statuses if extraction else None,
             "streams": {
-                s.name: {"status": s.status, "loaded_at": format_timestamp(s.loaded_at), "error": s.error}
+                s.name: {
+                    "status": s.status,
+                    "loaded_at": format_timestamp(s.loaded_at),
+                    "error": s.error,
+                    "detail": s.detail,
+                }
                 for s in self.streams
             },
             "superseded_by": self.superseded_by,
@@ -163,35 +174,44 @@ class ReplicationProgress:
         }
 
 
-def _at_second(value: dt.datetime) -> dt.datetime:
+def at_second(value: dt.datetime) -> dt.datetime:
     """Stitch timestamps have second precision; compare ours at the same precision."""
     return value.replace(microsecond=0)
 
 
 def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple[Extraction | None, bool]:
-    """Our source's row if it describes our job (or a newer one): ``(row, superseded)``.
+    """Our source's row if it describes our job (or a newer one): ``(row, newer)``.
 
     * Same job name -> ours.
-    * We attached without a name -> the source's row once it completed at/after our attach time and
-      is not the job the row showed when we attached (the job already running when we attached may
-      have started before us, so its start time won't do).
+    * Attached without a name -> the source's row once it is not the job the source showed before
+      ours (``previous_job_name``); a row created well after we attached is a job newer than ours,
+      which means ours ended unseen. Without a known previous job, a row completed at or after our
+      attach time (by our clock, so within the clocks' skew) is taken.
     * A different name created after ours -> a newer job: ours finished earlier (one job per source
-      at a time), so the row supersedes ours. Stitch's job names carry a time-based uuid, which orders
-      jobs to the microsecond; without one, a row that started in a later second than ours is newer.
+      at a time), so the row replaced ours. Stitch's job names carry a time-based uuid, which orders
+      jobs to the microsecond on Stitch's own clock; without one, a row that started in a later second
+      than ours is newer.
     * Anything else -> an older job; ours is still running.
     """
-    since = _at_second(job.started_after)
+    since = at_second(job.started_after)
     for row in extractions:
         if row.source_id != job.source_id:
             continue
-        if job.job_name is not None and row.job_name == job.job_name:
-            return row, False
-        if job.job_name is None:
-            moment = row.completion_time or row.start_time
-            if row.job_name != job.previous_job_name and moment is not None and moment >= since:
+        if job.job_name is not None:
+            if row.job_name == job.job_name:
                 return row, False
-            return None, False
-        return (row, True) if _is_newer(row, job.job_name, since) else (None, False)
+            return (row, True) if _is_newer(row, job.job_name, since) else (None, False)
+        if job.previous_job_name is not None:
+            if row.job_name == job.previous_job_name:
+                return None, False
+            created = job_created_at(row.job_name)
+            if created is not None and created > since + CLOCK_SKEW_MARGIN:
+                return row, True
+            return row, False
+        moment = row.completion_time or row.start_time
+        if moment is not None and moment >= since:
+            return row, False
+        return None, False
     return None, False
 
 
@@ -204,23 +224,52 @@ def _is_newer(row: Extraction, our_job_name: str, since: dt.datetime) -> bool:
     return row.start_time is not None and row.start_time > since
 
 
+def source_row(source_id: int, extractions: Iterable[Extraction] | None) -> Extraction | None:
+    return next((r for r in extractions or () if r.source_id == source_id), None)
+
+
+def is_running_row(row: Extraction) -> bool:
+    """A row of a job still running (servers that list running jobs show null statuses, no completion)."""
+    return bool(row.job_name) and extraction_outcome(row) is None and row.completion_time is None
+
+
+def completed_near_or_after(row: Extraction, moment: dt.datetime) -> bool:
+    """Whether ``row`` completed after ``moment`` (our clock), or too close to it to tell across clocks."""
+    return row.completion_time is not None and row.completion_time >= at_second(moment) - CLOCK_SKEW_MARGIN
+
+
 def attach_reference(
-    source_id: int, source_name: str, attempted_at: dt.datetime, extractions: Iterable[Extraction] | None
-) -> JobRef:
+    source_id: int,
+    source_name: str,
+    attempted_at: dt.datetime,
+    extractions: Iterable[Extraction] | None,
+    *,
+    started_by_task: bool = False,
+) -> JobRef | None:
     """The job to wait for after Stitch answered "already running", from the extractions listed then.
 
-    A row still running (servers that list running jobs) *is* that job: we learn its name. A completed
-    row is the job before it, so it is never ours. With no list (it could not be read), matching
-    falls back to time alone.
+    * A row still running (servers that list running jobs) *is* that job: we learn its name.
+    * A row completed clearly before our attempt is the job before the running one: never ours.
+    * No row: the source has no completed job yet, so the first row to appear is the running job.
+    * A row completed after our attempt, or too close to it to tell across two clocks, may be the
+      running job that finished meanwhile, or the one before it: ``None``, and the caller asks Stitch to
+      start a job again, which settles it (a new job is then ours; "already running" proves that row
+      was the one before).
+    * No list (it could not be read): match by time alone.
     """
-    row = next((r for r in extractions or () if r.source_id == source_id), None)
-    if row is not None and row.job_name and _extraction_outcome(row) is None and row.completion_time is None:
-        return JobRef(source_id, source_name, row.job_name, attempted_at)
-    previous = row.job_name if row is not None and row.job_name else None
-    return JobRef(source_id, source_name, None, attempted_at, previous_job_name=previous)
+    if extractions is None:
+        return JobRef(source_id, source_name, None, attempted_at, started_by_task=started_by_task)
+    row = source_row(source_id, extractions)
+    if row is None:
+        return JobRef(source_id, source_name, None, attempted_at, "", started_by_task=started_by_task)
+    if is_running_row(row):
+        return JobRef(source_id, source_name, row.job_name, attempted_at, started_by_task=started_by_task)
+    if completed_near_or_after(row, attempted_at):
+        return None
+    return JobRef(source_id, source_name, None, attempted_at, row.job_name, started_by_task=started_by_task)
 
 
-def _extraction_outcome(row: Extraction) -> tuple[Phase, str] | None:
+def extraction_outcome(row: Extraction) -> tuple[Phase, str] | None:
     """Terminal outcome of the extraction in ``row``, or None while it still runs."""
     statuses = row.exit_statuses
     descriptions = row.descriptions
@@ -238,99 +287,6 @@ def _extraction_outcome(row: Extraction) -> tuple[Phase, str] | None:
         # as running, so the wait ends instead of running into its deadline.
         return Phase.FAILED, "Stitch reported the extraction complete without exit statuses"
     return None
-
-
-def assess_progress(
-    job: JobRef,
-    extractions: Iterable[Extraction],
-    *,
-    wait_for: WaitFor = WaitFor.LOADS,
-    loads: Iterable[Load] | None = None,
-    awaited_streams: Iterable[str] | None = None,
-) -> ReplicationProgress:
-    """Decide where ``job`` is.
-
-    :param extractions: The latest extractions list (every page).
-    :param loads: The latest loads list, or None when it was not fetched on this poll.
-    :param awaited_streams: The streams whose load proves the data landed (streams the log shows had
-        records, else the selected streams), or None when not known yet.
-    """
-    row, superseded = find_our_extraction(job, extractions)
-    if row is None:
-        return ReplicationProgress(Phase.EXTRACTING, job, "extraction running (not listed as completed yet)")
-    outcome = _extraction_outcome(row)
-    superseded_by = row.job_name if superseded else None
-    if outcome is None:
-        return ReplicationProgress(Phase.EXTRACTING, job, "extraction running", extraction=row)
-    phase, reason = outcome
-    if superseded:
-        reason = f"{reason} (by newer job {row.job_name}; ours finished before it started)"
-    if phase is not Phase.SUCCEEDED or wait_for is WaitFor.EXTRACTION:
-        return ReplicationProgress(phase, job, reason, extraction=row, superseded_by=superseded_by)
-
-    if awaited_streams is None:
-        return ReplicationProgress(
-            Phase.PREPARING,
-            job,
-            "extraction completed; finding which streams to wait for",
-            extraction=row,
-            superseded_by=superseded_by,
-            needs_loads=True,
-            needs_awaited_streams=True,
-        )
-    awaited = sorted(set(awaited_streams))
-    if not awaited:
-        return ReplicationProgress(
-            Phase.SUCCEEDED,
-            job,
-            "extraction completed; no stream had new records, so nothing to load",
-            extraction=row,
-            superseded_by=superseded_by,
-        )
-    if loads is None:
-        return ReplicationProgress(
-            Phase.PREPARING,
-            job,
-            "extraction completed; loads not checked yet",
-            extraction=row,
-            streams=tuple(StreamProgress(name, "waiting") for name in awaited),
-            superseded_by=superseded_by,
-            needs_loads=True,
-        )
-    streams = _stream_progress(job.source_name, awaited, loads, row)
-    failed = [s for s in streams if s.status == "failed"]
-    done = [s for s in streams if s.status == "loaded"]
-    common: Mapping[str, Any] = {"extraction": row, "streams": streams, "superseded_by": superseded_by}
-    if failed:
-        detail = "; ".join(f"{s.name}: {s.error}" for s in failed)
-        return ReplicationProgress(Phase.FAILED, job, f"loading failed for {detail}", **common)
-    if len(done) == len(streams):
-        return ReplicationProgress(Phase.SUCCEEDED, job, "every awaited stream loaded", **common)
-    phase = Phase.LOADING if done else Phase.PREPARING
-    return ReplicationProgress(
-        phase, job, f"{len(done)} of {len(streams)} streams loaded", needs_loads=True, **common
-    )
-
-
-def _stream_progress(
-    source_name: str, awaited: list[str], loads: Iterable[Load], extraction: Extraction
-) -> tuple[StreamProgress, ...]:
-    by_stream = {load.stream_name: load for load in loads if load.source_name == source_name}
-    completed = extraction.completion_time
-    result = []
-    for name in awaited:
-        load = by_stream.get(name)
-        if load is None:
-            result.append(StreamProgress(name, "waiting"))
-        elif load.error_state is not None:
-            result.append(StreamProgress(name, "failed", load.last_batch_loaded_at, load.error_message))
-        elif load.last_batch_loaded_at is not None and (
-            completed is None or load.last_batch_loaded_at >= completed
-        ):
-            result.append(StreamProgress(name, "loaded", load.last_batch_loaded_at))
-        else:
-            result.append(StreamProgress(name, "waiting", load.last_batch_loaded_at))
-    return tuple(result)
 
 
 def awaited_streams_from(
@@ -369,3 +325,31 @@ class ProgressLog:
             self._reminded = now
             return f"{line}; unchanged for {int((now - self._since) // 60)} min"
         return None
+
+
+#: Statuses of a wait that are not phases of the job: the wait ran out of time, could not go on, or
+#: reached the moment worth persisting (our extraction seen completed).
+TIMEOUT = "timeout"
+ERROR = "error"
+EXTRACTED = "extracted"
+
+
+def outcome_message(status: str, result: Mapping[str, Any], detail: str | None = None) -> str:
+    """One line naming the source, the job, the phase and Stitch's own reason."""
+    source = f"{result.get('source_name') or 'source'} ({result.get('source_id')})"
+    job = result.get("job_name") or "(name not known yet)"
+    reason = detail or result.get("reason") or ""
+    if status == Phase.SUCCEEDED.value:
+        return f"Stitch job {job} on {source} succeeded: {reason}"
+    if status == TIMEOUT:
+        return f"Stitch job {job} on {source} timed out while {result.get('status')}: {reason}"
+    if status == ERROR:
+        return f"Waiting for Stitch job {job} on {source} failed while {result.get('status')}: {reason}"
+    if status == EXTRACTED:
+        return f"Stitch job {job} on {source}: {reason}"
+    if status == Phase.UNKNOWN.value:
+        return f"Stitch job {job} on {source} ended, but its outcome cannot be told: {reason}"
+    streams = result.get("streams") or {}
+    during = "loading" if any(s.get("status") == "failed" for s in streams.values()) else "extraction"
+    word = "was cancelled" if status == Phase.CANCELLED.value else "failed"
+    return f"Stitch job {job} on {source} {word} during {during}: {reason}"

@@ -16,9 +16,10 @@ from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
+from airflow_provider_stitch.api import arguments
 from airflow_provider_stitch.api.errors import parse_retry_after
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Instruction, Operation, Program, Wait
-from airflow_provider_stitch.exceptions import FailureKind, StitchTransportError
+from airflow_provider_stitch.exceptions import FailureKind, StitchConfigurationError, StitchTransportError
 
 T = TypeVar("T")
 
@@ -60,6 +61,40 @@ class RetryPolicy:
         return cls(
             **{k: (int(v) if k == "max_attempts" else float(v)) for k, v in known.items()}  # type: ignore[arg-type]
         )
+
+    @classmethod
+    def from_argument(cls, value: Any, name: str = "http_retry_policy") -> RetryPolicy | None:
+        """Validate an operator's retry argument: ``None`` (the connection's policy), a policy, or a dict.
+
+        Unlike :meth:`from_dict` (which reads what :meth:`to_dict` wrote), this checks what a user wrote
+        in a DAG file and refuses, naming ``name``, unknown keys, strings and bad numbers.
+        """
+        if value is None or isinstance(value, RetryPolicy):
+            return value
+        keys = tuple(cls().to_dict())
+        valid = ", ".join(keys)
+        if not isinstance(value, dict):
+            raise StitchConfigurationError(
+                f"{name} must be a RetryPolicy or a dict with any of the keys {valid}; got {value!r}"
+            )
+        unknown = sorted(str(k) for k in value if k not in keys)
+        if unknown:
+            raise StitchConfigurationError(
+                f"{name} has unknown key(s) {', '.join(unknown)}; the valid keys are {valid}"
+            )
+        fields: dict[str, Any] = {}
+        for key, raw in value.items():
+            label = f"{name}[{key!r}]"
+            if key == "max_attempts":
+                if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                    raise StitchConfigurationError(
+                        f"{label} must be a whole number of attempts, at least 1 (1 disables retries); "
+                        f"got {raw!r}"
+                    )
+                fields[key] = raw
+            else:
+                fields[key] = arguments.seconds(raw, label, minimum=0)
+        return cls(**fields)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Full-jitter exponential backoff for the wait after failed attempt number ``attempt`` (1-based)."""

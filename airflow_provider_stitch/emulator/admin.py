@@ -1,5 +1,6 @@
 """Admin API under ``/_emulator/`` (a prefix Stitch never uses): health, stats, reset, scenarios, clock,
-faults and OAuth codes. It needs no token: the emulator listens on loopback only."""
+faults, OAuth codes, the jobs' ground truth, jobs started outside the API and the sources' own schedules.
+It needs no token: the emulator listens on loopback only."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from fastapi import APIRouter, Request
 
 from airflow_provider_stitch.emulator.backend import Backend, OAuthCode
 from airflow_provider_stitch.emulator.clock import iso
+from airflow_provider_stitch.emulator.engine import STARTERS, Job
 from airflow_provider_stitch.emulator.errors import ApiError
 from airflow_provider_stitch.emulator.faults import FaultRegistry, FaultSpecError
-from airflow_provider_stitch.emulator.models import Source
+from airflow_provider_stitch.emulator.models import Account, Source
 from airflow_provider_stitch.emulator.responses.common import backend_of, read_json
 from airflow_provider_stitch.emulator.seed import SeedError, parse_scenario
 from airflow_provider_stitch.emulator.stats import RequestStats
@@ -37,10 +39,25 @@ def _stats(request: Request) -> RequestStats:
 
 
 def _source(backend: Backend, source_id: int) -> Source:
+    return _account_and_source(backend, source_id)[1]
+
+
+def _account_and_source(backend: Backend, source_id: int) -> tuple[Account, Source]:
     for account in backend.accounts.values():
         if source_id in account.sources:
-            return account.sources[source_id]
+            return account, account.sources[source_id]
     raise ApiError(404, {"error": f"no source with id {source_id}"})
+
+
+def _job(backend: Backend, job_name: str) -> Job:
+    job = backend.engine.jobs.get(job_name)
+    if job is None:
+        raise ApiError(404, {"error": f"no job named {job_name}"})
+    return job
+
+
+def _conflict(kind: str, message: str, job_name: str | None) -> ApiError:
+    return ApiError(409, {"error": message, "type": kind, "job_name": job_name})
 
 
 @router.get("/health")
@@ -53,6 +70,8 @@ async def health(request: Request) -> dict[str, Any]:
         "warehouse": str(backend.warehouse.path),
         "enforce_rate_limit": backend.config.enforce_rate_limit,
         "list_running_extractions": backend.config.list_running_extractions,
+        "run_schedules": backend.schedules.enabled,
+        "clock_skew": backend.config.clock_skew,
     }
 
 
@@ -156,3 +175,85 @@ async def mint_oauth_code(request: Request) -> dict[str, Any]:
         "expires_at": iso(code.expires_at),
         "expires_in": int(OAUTH_CODE_LIFETIME),
     }
+
+
+# -- ground truth of replication jobs ----------------------------------------------------------------
+@router.get("/jobs")
+async def list_jobs(request: Request) -> list[dict[str, Any]]:
+    """Every job since the last reset, oldest first (newest last); ``?source_id=`` filters."""
+    backend = backend_of(request)
+    backend.tick()
+    raw = request.query_params.get("source_id")
+    source_id: int | None = None
+    if raw is not None:
+        if not raw.lstrip("-").isdigit():
+            raise _bad(f"source_id must be an integer, got {raw!r}")
+        source_id = int(raw)
+    return [
+        job.truth_json()
+        for job in backend.engine.jobs.values()
+        if source_id is None or job.source.id == source_id
+    ]
+
+
+@router.get("/jobs/{job_name}")
+async def get_job(job_name: str, request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    backend.tick()
+    return _job(backend, job_name).truth_json()
+
+
+@router.post("/jobs/{job_name}/stop")
+async def stop_job(job_name: str, request: Request) -> dict[str, Any]:
+    """Stop a job as someone in Stitch's UI would (``stopped_by: "admin"``)."""
+    backend = backend_of(request)
+    now = backend.tick()
+    job = _job(backend, job_name)
+    if not job.extracting:
+        raise _conflict("not_running", f"job {job_name} is not extracting (phase {job.phase})", job_name)
+    backend.engine.stop(job, now, stopped_by="admin")
+    return job.truth_json()
+
+
+@router.post("/sources/{source_id}/jobs")
+async def start_job(source_id: int, request: Request) -> dict[str, Any]:
+    """Start a job the way Stitch's own schedule (or a user in the UI) would: outside the Connect API."""
+    backend = backend_of(request)
+    now = backend.tick()
+    account, source = _account_and_source(backend, source_id)
+    body = await read_json(request)
+    body = body if isinstance(body, dict) else {}
+    started_by = body.get("started_by", "admin")
+    if started_by not in STARTERS or started_by == "api":
+        raise _bad(
+            'started_by must be "schedule" or "admin" (jobs started by "api" go through POST .../sync)'
+        )
+    if source.deleted_at is not None:
+        raise _bad(f"source {source_id} is deleted")
+    if not source.type.singer or source.step != "fully_configured":
+        raise _bad(f"source {source_id} cannot run a job (step {source.step}, type {source.type.type})")
+    running = backend.engine.running_job(account.client_id, source.id)
+    if running is not None:
+        raise _conflict(
+            "already_running", f"source {source_id} already runs job {running.name}", running.name
+        )
+    return backend.engine.start_job(account, source, now, started_by=started_by).truth_json()
+
+
+# -- the sources' own schedules ----------------------------------------------------------------------
+@router.get("/schedules")
+async def get_schedules(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    backend.tick()
+    return backend.schedules.to_json()
+
+
+@router.post("/schedules")
+async def set_schedules(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    body = await read_json(request)
+    enabled = body.get("enabled") if isinstance(body, dict) else None
+    if not isinstance(enabled, bool):
+        raise _bad('body must be {"enabled": true|false}')
+    backend.schedules.set_enabled(enabled, backend.accounts.values(), backend.tick())
+    return backend.schedules.to_json()

@@ -21,6 +21,7 @@ from airflow_provider_stitch.emulator.models import (
     Stream,
 )
 from airflow_provider_stitch.emulator.rate_limit import SlidingWindow
+from airflow_provider_stitch.emulator.schedules import ScheduleRunner
 from airflow_provider_stitch.emulator.seed import derive_name, load_seed, parse_durations, parse_scenario
 from airflow_provider_stitch.emulator.warehouse import Warehouse
 
@@ -51,7 +52,13 @@ class Backend:
     def reset(self, *, wipe_warehouse: bool = True) -> None:
         if wipe_warehouse:
             self.warehouse.reset()
-        self.engine = JobEngine(self.config.speed, self.warehouse)
+        self.engine = JobEngine(
+            self.config.speed,
+            self.warehouse,
+            list_running_extractions=self.config.list_running_extractions,
+        )
+        # Back to the configured default: a test that switched schedules on does not leak into the next.
+        self.schedules = ScheduleRunner(self.engine, enabled=self.config.run_schedules)
         self.accounts: dict[int, Account] = {}
         self.tokens: dict[str, int] = {}
         self.partners: dict[str, str] = {
@@ -60,11 +67,16 @@ class Backend:
         self.oauth_codes: dict[str, OAuthCode] = {}
         self.rate.clear()
         self._counters: dict[str, int] = {}
-        self._apply_seed(wall_now())
+        self._apply_seed(self.now())
+
+    def now(self) -> float:
+        """The emulated Stitch clock: the host's wall clock plus the configured ``clock_skew``."""
+        return wall_now() + self.config.clock_skew
 
     def tick(self) -> float:
-        now = wall_now()
+        now = self.now()
         self.engine.tick(now)
+        self.schedules.sync(self.accounts.values(), now)
         return now
 
     def next_id(self, kind: str, floor: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -27,6 +28,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 
@@ -61,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="DELETE .../sync with no running job answers 400 instead of 200",
     )
     parser.add_argument(
+        "--run-schedules",
+        action="store_true",
+        help="start jobs as each source's own frequency schedule would (every frequency / speed)",
+    )
+    parser.add_argument(
+        "--clock-skew",
+        type=_finite_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="add SECONDS to every timestamp the API returns (negative: behind the host clock)",
+    )
+    parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
@@ -81,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             host=args.host,
             strict_stop=args.strict_stop,
+            run_schedules=args.run_schedules,
+            clock_skew=args.clock_skew,
             log_level=args.log_level,
         )
         server.start()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 
 class EmulatorAdminError(RuntimeError):
-    pass
+    """An admin call answered 4xx/5xx; ``status_code`` and the decoded ``body`` say why."""
+
+    def __init__(self, message: str, status_code: int = 0, body: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
 
 
 class EmulatorAdmin:
@@ -19,7 +25,15 @@ class EmulatorAdmin:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = self._http.request(method, path, json=body)
         if response.status_code >= 400:
-            raise EmulatorAdminError(f"{method} /_emulator{path} -> {response.status_code}: {response.text}")
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise EmulatorAdminError(
+                f"{method} /_emulator{path} -> {response.status_code}: {response.text}",
+                response.status_code,
+                body,
+            )
         return response.json()
 
     def close(self) -> None:
@@ -89,3 +103,41 @@ class EmulatorAdmin:
         if partner_id is not None:
             body["partner_id"] = partner_id
         return str(self._call("POST", "/oauth/codes", body)["code"])
+
+    # -- ground truth of replication jobs ------------------------------------------------------------
+    def jobs(self, source_id: int | None = None) -> list[dict[str, Any]]:
+        """Every job's ground truth since the last reset, newest last (optionally one source's only)."""
+        path = "/jobs" if source_id is None else f"/jobs?source_id={int(source_id)}"
+        result: list[dict[str, Any]] = self._call("GET", path)
+        return result
+
+    def job(self, job_name: str) -> dict[str, Any]:
+        """One job's ground truth (``EmulatorAdminError`` with status 404 for an unknown name)."""
+        result: dict[str, Any] = self._call("GET", f"/jobs/{quote(job_name, safe='')}")
+        return result
+
+    def start_job(self, source_id: int, started_by: str = "admin") -> dict[str, Any]:
+        """Start a job outside the Connect API, as Stitch's schedule (``"schedule"``) or a UI user would.
+
+        Raises ``EmulatorAdminError`` with status 409 (``body["job_name"]`` = the running job) when the
+        source already runs one.
+        """
+        result: dict[str, Any] = self._call(
+            "POST", f"/sources/{int(source_id)}/jobs", {"started_by": started_by}
+        )
+        return result
+
+    def stop_job(self, job_name: str) -> dict[str, Any]:
+        """Stop a running job outside the Connect API (``stopped_by: "admin"``); 409 when not extracting."""
+        result: dict[str, Any] = self._call("POST", f"/jobs/{quote(job_name, safe='')}/stop")
+        return result
+
+    # -- the sources' own schedules ------------------------------------------------------------------
+    def schedules(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/schedules")
+        return result
+
+    def set_schedules(self, enabled: bool) -> dict[str, Any]:
+        """Switch Stitch's own schedules on or off (``reset`` restores the configured default)."""
+        result: dict[str, Any] = self._call("POST", "/schedules", {"enabled": enabled})
+        return result

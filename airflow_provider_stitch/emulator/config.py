@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,11 @@ class EmulatorConfig:
     strict_stop: bool = False
     rate_limit: int = JOBS_RATE_LIMIT
     rate_limit_window: float = JOBS_RATE_WINDOW_SECONDS
+    # Start jobs as Stitch's own schedule would (every frequency_in_minutes / speed). Off: tests stay
+    # deterministic unless they ask for a busy source.
+    run_schedules: bool = False
+    # Seconds added to every timestamp the API returns, relative to the host clock (a skewed client).
+    clock_skew: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -29,3 +35,5 @@ class EmulatorConfig:
             raise ValueError(f"rate_limit must be at least 1, got {self.rate_limit!r}")
         if not self.rate_limit_window > 0:
             raise ValueError(f"rate_limit_window must be positive, got {self.rate_limit_window!r}")
+        if not math.isfinite(self.clock_skew):
+            raise ValueError(f"clock_skew must be a finite number of seconds, got {self.clock_skew!r}")

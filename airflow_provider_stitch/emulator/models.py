@@ -46,6 +46,10 @@ class Scenario:
     connection_check_message: str = 'FATAL: password authentication failed for user "stitch"'
     connection_check_fail_when: dict[str, str] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
+    # Seconds (at speed 1) after completion during which the job's log answers 404 as for an unknown job.
+    log_unavailable_for: float = 0.0
+    # Assumption, undocumented by Stitch: these streams' final batch loads during the extraction.
+    early_final_batch_streams: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,8 @@ class Scenario:
             "connection_check_message": self.connection_check_message,
             "connection_check_fail_when": dict(self.connection_check_fail_when),
             "durations": dict(self.durations),
+            "log_unavailable_for": self.log_unavailable_for,
+            "early_final_batch_streams": list(self.early_final_batch_streams),
         }
 
 
@@ -226,6 +232,8 @@ class Source:
     tokens: list[ImportToken] = field(default_factory=list)
     # Seed-provided stream definitions replacing the type's templates at discovery time.
     stream_templates: list[StreamDef] | None = None
+    # When the emulator's own schedule (``--run-schedules``) fires next; None when it does not run.
+    scheduled_fire_at: float | None = None
 
     def stream_by_tap_id(self, tap_stream_id: str) -> Stream | None:
         return next((s for s in self.streams.values() if s.tap_stream_id == tap_stream_id), None)
@@ -254,11 +262,13 @@ class Source:
         anchor = parse_iso(self.properties.get("anchor_time")) or self.created_at
         step = minutes * 60
         periods = max(0, math.floor((now - anchor) / step) + 1)
+        # With --run-schedules the emulator really fires, at speed-scaled intervals: report that time.
+        fire_at = self.scheduled_fire_at if self.scheduled_fire_at is not None else anchor + periods * step
         return {
             "type": "interval",
             "unit": "minute",
             "interval": minutes,
-            "next_fire_time": iso(anchor + periods * step),
+            "next_fire_time": iso(fire_at),
         }
 
     def report_card(self) -> dict[str, Any]:

@@ -96,11 +96,18 @@ def parse_scenario(raw: object, base: Scenario | None, where: str = "scenario") 
             f"{w}.{key}",
             "must map names to strings",
         )
-    zero = current["zero_record_streams"]
+    for key in ("zero_record_streams", "early_final_batch_streams"):
+        names = current[key]
+        _need(
+            isinstance(names, list) and all(isinstance(v, str) for v in names),
+            f"{w}.{key}",
+            "must be a list of stream names",
+        )
+    delay = current["log_unavailable_for"]
     _need(
-        isinstance(zero, list) and all(isinstance(v, str) for v in zero),
-        f"{w}.zero_record_streams",
-        "must be a list of stream names",
+        isinstance(delay, (int, float)) and not isinstance(delay, bool) and delay >= 0,
+        f"{w}.log_unavailable_for",
+        "must be a non-negative number of seconds",
     )
     for key in ("slow_loads", "durations"):
         value = current[key]
@@ -118,6 +125,7 @@ def parse_scenario(raw: object, base: Scenario | None, where: str = "scenario") 
             f"{w}.durations.{key}",
             f"unknown phase (known: {', '.join(Durations.field_names())})",
         )
+    current["log_unavailable_for"] = float(current["log_unavailable_for"])
     return Scenario(**current)
 
 

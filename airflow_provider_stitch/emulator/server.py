@@ -176,6 +176,8 @@ class EmulatorServer:
         strict_stop: bool = False,
         rate_limit: int = 30,
         rate_limit_window: float = 600.0,
+        run_schedules: bool = False,
+        clock_skew: float = 0.0,
         log_level: str = "warning",
     ) -> None:
         if isinstance(seed, dict):
@@ -197,6 +199,8 @@ class EmulatorServer:
             strict_stop=strict_stop,
             rate_limit=rate_limit,
             rate_limit_window=rate_limit_window,
+            run_schedules=run_schedules,
+            clock_skew=float(clock_skew),
         )
         self.host = host
         self.port = port
@@ -232,13 +236,14 @@ class EmulatorServer:
 
     @property
     def connection_uri(self) -> str:
-        """JSON connection usable as ``AIRFLOW_CONN_STITCH_DEFAULT``."""
+        """JSON connection usable as ``AIRFLOW_CONN_STITCH_DEFAULT``; its ``time_scale`` extra is the
+        emulator's speed, so waits poll and time out in the emulator's (compressed) Stitch time."""
         return json.dumps(
             {
                 "conn_type": "stitch",
                 "host": self.base_url,
                 "password": self.token,
-                "extra": {"stitch_client_id": self.client_id},
+                "extra": {"stitch_client_id": self.client_id, "time_scale": self.config.speed},
             }
         )
 
@@ -249,7 +254,11 @@ class EmulatorServer:
             {
                 "conn_type": "stitch",
                 "host": self.base_url,
-                "extra": {"partner_id": self.partner_id, "partner_secret": self.partner_secret},
+                "extra": {
+                    "partner_id": self.partner_id,
+                    "partner_secret": self.partner_secret,
+                    "time_scale": self.config.speed,
+                },
             }
         )
 

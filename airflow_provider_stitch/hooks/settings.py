@@ -2,13 +2,15 @@
 
 Pure: it takes the connection's fields, not the connection store, so the sync path, the async path and
 tests share it. Everything is validated here, before any request: a partner credential in the token
-field, a plain-http URL to a non-loopback host, a non-numeric client id, bad timeouts.
+field, a plain-http URL to a non-loopback host, a host with a path or a port that disagrees with the port
+field, a non-numeric client id, bad timeouts, an emulator ``time_scale`` on the real Stitch.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,16 +53,82 @@ def check_url(url: str, what: str, example: str = DEFAULT_BASE_URL) -> str:
 
 
 def normalise_base_url(host: str | None, schema: str | None = None, port: int | None = None) -> str:
-    """The API base URL from the connection's host field (a full URL, or a bare host name)."""
+    """The API base URL from the connection's host, schema and port fields.
+
+    The host is a full URL (``https://api.stitchdata.com``) or a bare host name (then ``schema``, or
+    https, is its scheme). Airflow's port field is added when the host names no port, and must agree
+    with it when it does. A trailing ``/v4`` (how other Stitch integrations write the host) is dropped,
+    since every request path already starts with it; any other path is refused.
+    """
     host = (host or "").strip()
+    what = "The Stitch connection's host (API base URL)"
     if not host:
+        if port:
+            raise StitchConfigurationError(
+                f"The Stitch connection has a port ({port}) but no host: put the API base URL, such as "
+                f"{DEFAULT_BASE_URL}, in the host field, or clear the port field"
+            )
         return DEFAULT_BASE_URL
     if "://" not in host:
         scheme = (schema or "https").strip() or "https"
         host = f"{scheme}://{host}"
-        if port:
-            host = f"{host}:{port}"
-    return check_url(host, "The Stitch connection's host (API base URL)")
+    parts = urlsplit(host)
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise StitchConfigurationError(f"{what} has an invalid port; got {host!r}") from None
+    if parts.query or parts.fragment:
+        raise StitchConfigurationError(
+            f"{what} must not carry a query string or fragment; put only the base URL, such as "
+            f"{DEFAULT_BASE_URL}, in the host field; got {host!r}"
+        )
+    path = parts.path.rstrip("/")
+    if path.lower() == "/v4":
+        path = ""
+    if path:
+        root = f"{parts.scheme}://{parts.netloc}"
+        raise StitchConfigurationError(
+            f"{what} must have no path: the provider adds /v4/... to every request itself. Put {root} "
+            f"in the host field instead of {host!r} (a trailing /v4 is also accepted)."
+        )
+    netloc = parts.netloc
+    if port:
+        field_port = _port_field(port)
+        if url_port is None:
+            netloc = f"{netloc}:{field_port}"
+        elif url_port != field_port:
+            raise StitchConfigurationError(
+                f"{what} names port {url_port} but the connection's port field says {field_port}: "
+                "clear the port field or make the two agree"
+            )
+    return check_url(f"{parts.scheme}://{netloc}", what)
+
+
+def _port_field(port: Any) -> int:
+    try:
+        number = int(str(port).strip())
+    except ValueError:
+        number = 0
+    if isinstance(port, bool) or not 0 < number < 65536:
+        raise StitchConfigurationError(
+            f"The Stitch connection's port field must be a port number (1-65535); got {port!r}"
+        )
+    return number
+
+
+def check_time_scale(time_scale: float, base_url: str) -> float:
+    """Refuse a compressed Stitch clock anywhere but on loopback: it is for the local emulator only.
+
+    Against the real Stitch, a scale above 1 would poll faster than its 30-calls-per-10-minutes budget
+    allows and shorten every deadline.
+    """
+    if time_scale != 1.0 and not is_loopback(urlsplit(base_url).hostname):
+        raise StitchConfigurationError(
+            f"Stitch connection extra 'time_scale' is {time_scale:g}, but it is for the Stitch emulator "
+            f"only (a loopback host such as http://127.0.0.1:8765) and this connection points at "
+            f"{base_url}. Remove 'time_scale' from the connection's extra, or set it to 1."
+        )
+    return time_scale
 
 
 def check_access_token(token: str | None) -> str:
@@ -88,14 +156,21 @@ def _extra(extras: dict[str, Any], name: str) -> Any:
 
 
 def _positive_float(value: Any, name: str) -> float | None:
+    """A positive, finite number from a connection extra; extras are often strings ("12")."""
     if value is None:
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise StitchConfigurationError(
             f"Stitch connection extra {name!r} must be a number; got {value!r}"
         ) from None
+    if not math.isfinite(number):
+        raise StitchConfigurationError(
+            f"Stitch connection extra {name!r} must be a finite number; got {value!r}"
+        )
     if number <= 0:
         raise StitchConfigurationError(f"Stitch connection extra {name!r} must be positive; got {value!r}")
     return number
@@ -114,6 +189,12 @@ class StitchSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxies: dict[str, str] | None = field(default=None, repr=False)  # proxy URLs may hold user:pass
     app_url: str = DEFAULT_APP_URL
+    #: Emulator only (loopback hosts): Stitch time runs this many times faster than real time, so
+    #: every interval, deadline and the API budget window are divided by it. 1 everywhere else.
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_time_scale(self.time_scale, self.base_url)
 
     def require_token(self) -> str:
         return check_access_token(self.access_token)
@@ -184,8 +265,10 @@ class StitchSettings:
         partner_id = _extra(extras, "partner_id")
         partner_secret = _extra(extras, "partner_secret")
         app_url = _extra(extras, "app_url")
+        base_url = normalise_base_url(host, schema, port)
+        time_scale = _positive_float(_extra(extras, "time_scale"), "time_scale") or 1.0
         return cls(
-            base_url=normalise_base_url(host, schema, port),
+            base_url=base_url,
             access_token=token,
             stitch_client_id=client_id,
             partner_id=str(partner_id).strip() if partner_id else None,
@@ -194,4 +277,5 @@ class StitchSettings:
             retry=retry,
             proxies=proxies,
             app_url=check_url(str(app_url), "The Stitch app URL") if app_url else DEFAULT_APP_URL,
+            time_scale=check_time_scale(time_scale, base_url),
         )

@@ -100,14 +100,19 @@ class _StoreTokenOperator(_StitchOperator):
         from airflow_provider_stitch.hooks.settings import DEFAULT_APP_URL
 
         settings = hook.settings
-        extra = {"app_url": settings.app_url} if settings.app_url != DEFAULT_APP_URL else None
+        extra: dict[str, Any] = {}
+        if settings.app_url != DEFAULT_APP_URL:
+            extra["app_url"] = settings.app_url
+        if settings.time_scale != 1.0:
+            # The emulator's compressed time (loopback only) carries over to the account made there.
+            extra["time_scale"] = settings.time_scale
         body = stitch_connection_body(
             connection_id=self.connection_id,
             access_token=account.access_token,
             stitch_client_id=account.stitch_account_id,
             base_url=settings.base_url,
             description=self.connection_description or description,
-            extra=extra,
+            extra=extra or None,
         )
         try:
             outcome = api.store_connection(body, replace_existing=self.replace_existing)

@@ -247,8 +247,10 @@ class StitchConnectionCheckOperator(_StitchOperator):
                 )
             if self.deferrable:
                 self._defer(wait, deadline)
-            self.log.info("%s Next poll in %.1f s.", verdict.message, min(self.poll_interval, remaining))
-            time.sleep(min(self.poll_interval, remaining))
+            # Against the emulator, the connection's time_scale extra compresses the interval.
+            interval = self.poll_interval / hook.settings.time_scale
+            self.log.info("%s Next poll in %.1f s.", verdict.message, min(interval, remaining))
+            time.sleep(min(interval, remaining))
 
     def _timeout_message(self, wait: dict[str, Any], verdict: CheckVerdict) -> str:
         return (

@@ -1,6 +1,6 @@
 """Run a Stitch replication job and wait until its data landed; stop a running job.
 
-Thin on purpose: where a job is comes from :func:`~airflow_provider_stitch.api.progress.assess_progress`,
+Thin on purpose: where a job is comes from :class:`~airflow_provider_stitch.api.wait.ReplicationWait`,
 every request from :class:`~airflow_provider_stitch.hooks.stitch.StitchConnectHook`. This module wires
 them into Airflow's lifecycle: templating, XCom, deferral, ``on_kill``, retries (``ResumableJobMixin``).
 
@@ -11,9 +11,11 @@ Behaviour common to every mode (blocking, deferrable, and the sensor):
   duplicate;
 * Stitch answering "already running" attaches to that job (``if_running="attach"``), fails or skips;
 * the return value is ``ReplicationProgress.to_result(...)``, identical whatever the mode;
-* a failed or cancelled job raises :class:`StitchReplicationError` naming source, job, phase and
-  Stitch's reason; a timeout, a kill or a deadline stops the job (best-effort, logged) when it is still
-  extracting.
+* a failed, cancelled or unknown outcome raises :class:`StitchReplicationError` naming source, job,
+  phase and Stitch's reason; a timeout, a kill or a deadline stops the job (best-effort, logged) when
+  this task started it and it is still extracting;
+* a try that reconnects to an earlier try's job starts a new job if that one ends without its data
+  (a clear or a retry means "run again").
 """
 
 from __future__ import annotations
@@ -26,18 +28,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_stitch.api import endpoints
-from airflow_provider_stitch.api.budget import budget_interval
-from airflow_provider_stitch.api.job_names import client_id_from_job_name
+from airflow_provider_stitch.api import arguments
+from airflow_provider_stitch.api.budget import MIN_POLL_INTERVAL, budget_interval
 from airflow_provider_stitch.api.progress import (
+    ERROR,
+    EXTRACTED,
+    TIMEOUT,
     JobRef,
     Phase,
-    ProgressLog,
     ReplicationProgress,
     WaitFor,
-    assess_progress,
     attach_reference,
+    outcome_message,
+    source_row,
 )
+from airflow_provider_stitch.api.retry import RetryPolicy
+from airflow_provider_stitch.api.wait import ReplicationWait, WaitState
 from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
     StitchError,
@@ -45,15 +51,17 @@ from airflow_provider_stitch.exceptions import (
     StitchReplicationError,
 )
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
-from airflow_provider_stitch.triggers.replication import (
-    ERROR,
-    TIMEOUT,
-    StitchReplicationJobTrigger,
-    check_poll_interval,
-    event_for,
-    outcome_message,
-    replication_event,
+from airflow_provider_stitch.operators.waiting import (
+    BlockingWaitDriver,
+    defer_timeout,
+    raise_for_outcome,
+    save_wait_state,
+    saved_wait,
+    stop_if_ours_and_extracting,
+    timeout_error,
+    wall_deadline,
 )
+from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,133 +86,29 @@ except ImportError:  # pragma: no cover - older Airflow: every try starts (or at
 
 #: XCom key of the job being waited for (``JobRef.to_dict()``), pushed before waiting.
 JOB_XCOM_KEY = "stitch_job"
-#: Default poll interval: one poll of a wait costs up to 3 jobs calls (extractions, log, loads).
+#: Default poll interval (Stitch time): one poll of a wait costs up to 3 jobs calls (loads, extractions,
+#: log).
 DEFAULT_POLL_INTERVAL = budget_interval(3)
-#: Default wait timeout: nothing waits forever.
+#: Default wait timeout (Stitch time): nothing waits forever.
 DEFAULT_TIMEOUT = dt.timedelta(hours=24)
-#: Extra time given to the framework's defer timeout beyond the trigger's own deadline, so the trigger's
-#: timeout event (which stops the job) arrives first.
-DEFER_TIMEOUT_MARGIN = 120.0
 _WAIT_FOR = tuple(w.value for w in WaitFor)
 _IF_RUNNING = ("attach", "fail", "skip")
-
-
-def _seconds(value: float | dt.timedelta | None, name: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if seconds <= 0:
-        raise StitchConfigurationError(f"{name} must be positive; got {value!r}")
-    return seconds
+_WAIT_PHASES = (Phase.EXTRACTING, Phase.PREPARING, Phase.LOADING)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class ReplicationWatch:
-    """Polls one job synchronously, for the blocking wait and the sensor's pokes.
-
-    It makes the calls the shared poller makes, for one job: the extractions list, the job's log once
-    to learn which streams had records, and loads once the extraction is done. While loading, our
-    completed extraction row no longer changes, so it is reused and a poll costs one call (loads).
-    """
-
-    def __init__(self, hook: StitchConnectHook, job: JobRef, wait_for: WaitFor, log: Any = None) -> None:
-        self.hook = hook
-        self.log = log or hook.log
-        self.job = job
-        self.wait_for = wait_for
-        self.awaited: list[str] | None = None
-        self.last: ReplicationProgress = assess_progress(job, [], wait_for=wait_for)
-        self.calls_last_poll = 0
-        self._progress_log = ProgressLog()
-
-    def poll_tolerantly(self) -> ReplicationProgress:
-        """:meth:`poll`, but a transient failure (no answer, 429/5xx after the hook's retries) only logs
-        and keeps the last progress, as the triggers do: an outage must not fail a wait in one mode
-        and not in another."""
-        from airflow_provider_stitch.triggers.shared_poller import poll_error_is_fatal
-
-        try:
-            return self.poll()
-        except Exception as exc:
-            if poll_error_is_fatal(exc):
-                raise
-            self.log.warning("Polling Stitch failed; trying again on the next poll: %s", exc)
-            return self.last
-
-    def poll(self) -> ReplicationProgress:
-        calls = 0
-        done_extraction = (
-            self.last.extraction if self.last.phase in (Phase.PREPARING, Phase.LOADING) else None
-        )
-        extractions: list[Extraction]
-        if done_extraction is not None:
-            extractions = [done_extraction]
-        else:
-            extractions = self.hook.list_extractions()
-            calls += _pages(len(extractions))
-        progress = self._assess(extractions, None)
-        if progress.needs_awaited_streams and progress.job_name:
-            self.awaited = self._read_awaited_streams(progress.job_name)
-            calls += 1
-            progress = self._assess(extractions, None)
-        if progress.needs_loads:
-            loads = self.hook.list_loads()
-            calls += _pages(len(loads))
-            progress = self._assess(extractions, loads)
-        self.calls_last_poll = calls
-        self.last = progress
-        if (line := self._progress_log.changed(progress)) is not None:
-            self.log.info("%s", line)
-        return progress
-
-    def _assess(self, extractions: Sequence[Extraction], loads: Sequence[Any] | None) -> ReplicationProgress:
-        return assess_progress(
-            self.job, extractions, wait_for=self.wait_for, loads=loads, awaited_streams=self.awaited
-        )
-
-    def _read_awaited_streams(self, job_name: str) -> list[str]:
-        client_id = client_id_from_job_name(job_name) or self.hook.get_client_id()
-        return self.hook.run(endpoints.awaited_streams(client_id, job_name, self.job.source_id))
-
-    def interval(self, poll_interval: float, time_scale: float) -> float:
-        """The wished interval, stretched so that this wait alone stays within the account's budget."""
-        return max(poll_interval, budget_interval(max(1, self.calls_last_poll)) / time_scale)
-
-
-def _pages(rows: int) -> int:
-    from airflow_provider_stitch.triggers.shared_poller import pages_for
-
-    return pages_for(rows)
-
-
-def raise_for_outcome(event: dict[str, Any]) -> dict[str, Any]:
-    """Return the XCom value of a successful outcome; raise with Stitch's reason otherwise."""
-    if event["status"] == Phase.SUCCEEDED.value:
-        return dict(event["result"])
-    raise StitchReplicationError(event["message"], result=event["result"])
-
-
-def stop_if_extracting(hook: StitchConnectHook, result: dict[str, Any], why: str, log: Any) -> bool:
-    """Stop the job of ``result`` (a ``to_result`` dict) when its extraction still runs; True if stopped.
-
-    Best-effort and logged. A job past its extraction is left alone: ``DELETE .../sync`` would stop a
-    newer job on the source, and Stitch loads what was extracted anyway.
-    """
-    source = f"{result.get('source_name')} ({result.get('source_id')})"
-    job = result.get("job_name") or "(attached; name not known yet)"
-    if result.get("status") != Phase.EXTRACTING.value:
-        log.info("%s: Stitch job %s on %s is past its extraction; not stopping it", why, job, source)
-        return False
-    try:
-        hook.stop_replication_job(int(result["source_id"]))
-    except Exception as exc:
-        log.warning("%s: could not stop the Stitch job %s on %s: %s", why, job, source, exc)
-        return False
-    log.info("%s: stopped the Stitch job %s on %s", why, job, source)
-    return True
+def check_poll_interval(poll_interval: Any, name: str = "poll_interval") -> float:
+    """Refuse intervals below the floor: Stitch jobs take minutes, and the budget is 30 calls/10 min."""
+    return arguments.seconds(
+        poll_interval,
+        name,
+        minimum=MIN_POLL_INTERVAL,
+        why="Stitch allows 30 jobs calls per 10 minutes per account; against the emulator, the "
+        "connection's time_scale extra shortens every interval instead",
+    )
 
 
 def resolve_source(hook: StitchConnectHook, source_id: int | str | None, source_name: str | None) -> Source:
@@ -235,16 +139,17 @@ def check_one_source(source_id: int | str | None, source_name: str | None) -> No
 
 
 class _ReplicationWaitMixin:
-    """What the run operator and the sensor share: connection, source resolution, XCom, deferral."""
+    """What the run operator and the sensor share: connection, source, XCom, and the three ways of
+    driving one :class:`ReplicationWait` (blocking loop, poke, deferral round trips)."""
 
     stitch_conn_id: str
     source_id: int | str | None
     source_name: str | None
     wait_for: str
     poll_interval: float
-    time_scale: float
+    cancel_on_kill: bool
     http_retry_policy: dict[str, Any] | None
-    _watch: ReplicationWatch | None
+    _driver: BlockingWaitDriver | None
     log: Any
 
     def _hook(self) -> StitchConnectHook:
@@ -253,6 +158,9 @@ class _ReplicationWaitMixin:
         if getattr(self, "_cached_hook", None) is None:
             self._cached_hook = StitchConnectHook(self.stitch_conn_id, retry_policy=self.http_retry_policy)
         return self._cached_hook
+
+    def _time_scale(self) -> float:
+        return self._hook().settings.time_scale
 
     def _resolve_source(self) -> Source:
         return resolve_source(self._hook(), self.source_id, self.source_name)
@@ -272,66 +180,86 @@ class _ReplicationWaitMixin:
         if url:
             self.log.info("Stitch source page: %s", url)
 
-    def _trigger(
-        self, job: JobRef, deadline: float | None, client_id: int, url: str | None, cancel_on_kill: bool
-    ) -> StitchReplicationJobTrigger:
-        return StitchReplicationJobTrigger(
-            job=job.to_dict(),
+    def _restart(self, context: Context, wait: ReplicationWait) -> ReplicationWait | None:
+        """A new wait when ``wait`` ended without its data and the task should run again; else None."""
+        return None
+
+    # --- blocking ------------------------------------------------------------------------------------
+
+    def _wait_blocking(
+        self, context: Context, wait: ReplicationWait, deadline: float | None
+    ) -> dict[str, Any]:
+        """The blocking wait: poll, sleep within budget, until an outcome or the deadline."""
+        client_id, url = self._link_data(wait.job.source_id)
+        scale = self._time_scale()
+        while True:
+            driver = self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
+            known = wait.extraction_known
+            while True:
+                progress = driver.poll_tolerantly()
+                if wait.extraction_known and not known:
+                    known = True
+                    save_wait_state(context, wait)
+                if progress.is_terminal:
+                    break
+                pause = driver.interval(self.poll_interval, scale)
+                if deadline is not None and time.time() + pause > deadline:
+                    time.sleep(max(0.0, deadline - time.time()))
+                    return self._timed_out(wait, progress.to_result(stitch_client_id=client_id, url=url))
+                time.sleep(pause)
+            result = progress.to_result(stitch_client_id=client_id, url=url)
+            restarted = self._restart(context, wait) if progress.phase is not Phase.SUCCEEDED else None
+            if restarted is None:
+                return raise_for_outcome(progress, result)
+            wait = restarted
+
+    def _timed_out(self, wait: ReplicationWait, result: dict[str, Any], detail: str | None = None) -> Any:
+        stopped = self.cancel_on_kill and stop_if_ours_and_extracting(
+            self._hook(), wait, "Timed out", self.log
+        )
+        raise timeout_error(result, detail or "no outcome by the deadline", stopped)
+
+    # --- deferrable ---------------------------------------------------------------------------------
+
+    def _defer_wait(self, wait: ReplicationWait, deadline: float | None) -> None:
+        client_id, url = self._link_data(wait.job.source_id)
+        trigger = StitchReplicationJobTrigger(
+            state=wait.state.to_dict(),
             stitch_conn_id=self.stitch_conn_id,
-            wait_for=self.wait_for,
             poll_interval=self.poll_interval,
             deadline=deadline,
             stitch_client_id=client_id,
             url=url,
-            cancel_on_kill=cancel_on_kill,
+            cancel_on_kill=self.cancel_on_kill,
             retry_policy=self._hook().settings.retry.to_dict(),
-            time_scale=self.time_scale,
+        )
+        self.defer(  # type: ignore[attr-defined]
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=defer_timeout(deadline, self.poll_interval / self._time_scale()),
         )
 
-    @staticmethod
-    def _defer_timeout(deadline: float | None, poll_interval: float) -> dt.timedelta | None:
-        if deadline is None:
-            return None
-        return dt.timedelta(
-            seconds=max(0.0, deadline - time.time()) + 2 * poll_interval + DEFER_TIMEOUT_MARGIN
-        )
-
-    def _wait_blocking(
-        self, job: JobRef, deadline: float | None, client_id: int, url: str | None, stop_on_timeout: bool
-    ) -> dict[str, Any]:
-        """The blocking wait: poll, sleep within budget, until an outcome or the deadline."""
-        hook = self._hook()
-        watch = ReplicationWatch(hook, job, WaitFor(self.wait_for), self.log)
-        self._watch = watch
-        while True:
-            progress = watch.poll_tolerantly()
-            if progress.is_terminal:
-                return raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
-            pause = watch.interval(self.poll_interval, self.time_scale)
-            if deadline is not None and time.time() + pause > deadline:
-                time.sleep(max(0.0, deadline - time.time()))
-                progress = watch.poll_tolerantly()
-                if progress.is_terminal:
-                    return raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
-                result = progress.to_result(stitch_client_id=client_id, url=url)
-                event = replication_event(TIMEOUT, result, "no outcome by the deadline")
-                return self._timed_out(event, stop_on_timeout)
-            time.sleep(pause)
-
-    def _timed_out(self, event: dict[str, Any], stop: bool) -> dict[str, Any]:
-        message = event["message"]
-        if stop and stop_if_extracting(self._hook(), event["result"], "Timed out", self.log):
-            message += "; the job was stopped"
-        raise StitchReplicationError(message, result=event["result"])
-
-    def _complete_deferred(self, event: dict[str, Any], stop_on_timeout: bool) -> dict[str, Any]:
-        """Turn the trigger's event into the return value, or an exception (stopping on timeout)."""
-        status = str(event.get("status"))
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume from the trigger: defer again at a milestone, or turn its outcome into the result."""
+        for key in ("status", "result", "state"):
+            if key not in event:
+                raise StitchReplicationError(f"The Stitch trigger's event lacks {key!r}: {event!r}")
+        status = str(event["status"])
+        wait = ReplicationWait(WaitState.from_dict(event["state"]))
+        deadline = event.get("deadline")
+        if status == EXTRACTED:
+            # Keep what the trigger established in its kwargs (and the task state store): a triggerer
+            # restart after this point still knows our extraction's outcome.
+            save_wait_state(context, wait)
+            self._defer_wait(wait, deadline)
         if status == TIMEOUT:
-            return self._timed_out(event, stop_on_timeout)
-        if status != ERROR:
-            self.log.info("%s", outcome_message(status, event["result"]))
-        return raise_for_outcome(event)
+            return self._timed_out(wait, dict(event["result"]), event.get("message"))
+        if status == ERROR:
+            raise StitchReplicationError(str(event.get("message")), result=dict(event["result"]))
+        self.log.info("%s", outcome_message(status, event["result"]))
+        if wait.progress.phase is not Phase.SUCCEEDED and (restarted := self._restart(context, wait)):
+            self._defer_wait(restarted, deadline)
+        return raise_for_outcome(wait.progress, dict(event["result"]))
 
 
 class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, BaseOperator):
@@ -349,16 +277,17 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     :param poll_interval: Seconds between polls (default 60; at least 20). Waits stretch it further
         when needed to stay within Stitch's 30 jobs calls per 10 minutes.
     :param timeout: How long to wait for the outcome (seconds or timedelta; default 24 h). The job is
-        stopped when the wait times out (if ``cancel_on_kill``). ``None`` only with an
-        ``execution_timeout``: nothing waits forever.
+        stopped when the wait times out (if ``cancel_on_kill`` and this task started it). ``None`` only
+        with an ``execution_timeout``: nothing waits forever.
     :param if_running: When Stitch says a job already runs on the source: ``"attach"`` (default) waits
         for that job; ``"fail"`` fails the task; ``"skip"`` skips it (e.g. an hourly DAG whose previous
         run's job is still going, when downstream tasks should not run twice on the same data).
     :param cancel_on_kill: Stop the job when the task is killed, times out, or is marked failed while
-        deferred (default True).
+        deferred (default True); only a job this task started, and only while it extracts.
     :param http_retry_policy: Overrides the connection's HTTP retry settings (``RetryPolicy.to_dict()``).
-    :param time_scale: Emulator tests only: scales every interval and the budget window down by this
-        factor (the emulator's speed). Never set it against real Stitch.
+
+    Against the emulator, the connection's ``time_scale`` extra divides ``poll_interval`` and
+    ``timeout`` (loopback hosts only), so DAGs keep their production values.
     """
 
     template_fields: Sequence[str] = ("source_id", "source_name", "stitch_conn_id")
@@ -380,7 +309,6 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         if_running: str = "attach",
         cancel_on_kill: bool = True,
         http_retry_policy: dict[str, Any] | None = None,
-        time_scale: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -395,8 +323,8 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         self.wait_for_completion = wait_for_completion
         self.wait_for = wait_for
         self.deferrable = deferrable
-        self.poll_interval = check_poll_interval(poll_interval, time_scale)
-        self.timeout = _seconds(timeout, "timeout")
+        self.poll_interval = check_poll_interval(poll_interval)
+        self.timeout = arguments.seconds(timeout, "timeout", allow_none=True)
         if self.timeout is None and self.execution_timeout is None and wait_for_completion:
             raise StitchConfigurationError(
                 "timeout=None would let the wait run forever: give a timeout (seconds or timedelta; "
@@ -404,11 +332,12 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
             )
         self.if_running = if_running
         self.cancel_on_kill = cancel_on_kill
-        self.http_retry_policy = http_retry_policy
-        self.time_scale = time_scale
-        self._watch: ReplicationWatch | None = None
+        policy = RetryPolicy.from_argument(http_retry_policy)
+        self.http_retry_policy = policy.to_dict() if policy is not None else None
+        self._driver: BlockingWaitDriver | None = None
         self._source: Source | None = None
         self._result: dict[str, Any] | None = None
+        self._reconnected: ReplicationWait | None = None
 
     # --- execute -------------------------------------------------------------------------------
 
@@ -423,51 +352,68 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         return self.execute_resumable(context)
 
     def _deadline(self, context: Context) -> float | None:
-        """Wall-clock deadline: the wait timeout, and the task's execution_timeout if sooner."""
-        candidates = []
-        if self.timeout is not None:
-            candidates.append(time.time() + self.timeout)
-        if self.execution_timeout is not None:
-            ti = context.get("ti")
-            start = getattr(ti, "start_date", None) or _now()
-            candidates.append(start.timestamp() + self.execution_timeout.total_seconds())
-        return min(candidates) if candidates else None
+        ti = context.get("ti")
+        return wall_deadline(
+            self.timeout, self._time_scale(), self.execution_timeout, getattr(ti, "start_date", None)
+        )
 
     # --- ResumableJobMixin ---------------------------------------------------------------------------
 
     def submit_job(self, context: Context) -> Any:
         """Start the job; on "already running", attach to it (or fail, per ``if_running``)."""
-        assert self._source is not None
-        source = self._source
-        attempted_at = _now()
-        try:
-            job_name: str | None = self._hook().start_replication_job(source.id)
-        except StitchJobAlreadyRunningError as exc:
-            if self.if_running == "fail" and not exc.after_ambiguous_failure:
-                raise StitchReplicationError(
-                    f"A Stitch job is already running on source {source.label} (if_running='fail'): "
-                    f"{exc.message}"
-                ) from None
-            if self.if_running == "skip" and not exc.after_ambiguous_failure:
-                raise AirflowSkipException(
-                    f"A Stitch job is already running on source {source.label} (if_running='skip'); "
-                    "not waiting for it."
-                ) from None
-            why = (
-                "our own start probably reached Stitch before its answer was lost"
-                if exc.after_ambiguous_failure
-                else "a job was already running"
-            )
-            job = attach_reference(source.id, source.name, attempted_at, self._extractions_at_attach())
-            self.log.info(
-                "Attaching to the running Stitch job %s on %s (%s)",
-                job.job_name or "(name learnt when it completes)",
-                source.label,
-                why,
-            )
-            return job.to_dict()
-        self.log.info("Started Stitch job %s on source %s", job_name, source.label)
-        return JobRef(source.id, source.name, job_name, attempted_at).to_dict()
+        source = self._source or self._resolve_source()
+        for attempt in (1, 2):
+            attempted_at = _now()
+            try:
+                job_name: str | None = self._hook().start_replication_job(source.id)
+            except StitchJobAlreadyRunningError as exc:
+                if self.if_running == "fail" and not exc.after_ambiguous_failure:
+                    raise StitchReplicationError(
+                        f"A Stitch job is already running on source {source.label} (if_running='fail'): "
+                        f"{exc.message}"
+                    ) from None
+                if self.if_running == "skip" and not exc.after_ambiguous_failure:
+                    raise AirflowSkipException(
+                        f"A Stitch job is already running on source {source.label} (if_running='skip'); "
+                        "not waiting for it."
+                    ) from None
+                listed = self._extractions_at_attach()
+                job = attach_reference(
+                    source.id, source.name, attempted_at, listed, started_by_task=exc.after_ambiguous_failure
+                )
+                if job is None and attempt == 1:
+                    self.log.info(
+                        "The job on %s may have finished while we asked; asking Stitch to start one again",
+                        source.label,
+                    )
+                    continue
+                if job is None:
+                    # "Already running" again: the row listed now completed before the job running now
+                    # (nobody starts and finishes a job between our two requests), so it is never ours.
+                    previous = source_row(source.id, listed)
+                    job = JobRef(
+                        source.id,
+                        source.name,
+                        None,
+                        attempted_at,
+                        previous.job_name if previous is not None else "",
+                        started_by_task=exc.after_ambiguous_failure,
+                    )
+                why = (
+                    "our own start probably reached Stitch before its answer was lost"
+                    if exc.after_ambiguous_failure
+                    else "a job was already running"
+                )
+                self.log.info(
+                    "Attaching to the running Stitch job %s on %s (%s)",
+                    job.job_name or "(name learnt when it completes)",
+                    source.label,
+                    why,
+                )
+                return job.to_dict()
+            self.log.info("Started Stitch job %s on source %s", job_name, source.label)
+            return JobRef(source.id, source.name, job_name, attempted_at, started_by_task=True).to_dict()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _extractions_at_attach(self) -> list[Extraction] | None:
         """The extractions list when attaching (one jobs call), so the job before ours is never taken
@@ -479,18 +425,32 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
             return None
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """One poll of a job saved by an earlier try: its phase."""
+        """One poll of a job saved by an earlier try (and what that try established): its phase."""
         job = JobRef.from_dict(dict(external_id))
-        self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
+        wait = saved_wait(context, job, WaitFor(self.wait_for)) or ReplicationWait.start(
+            job, WaitFor(self.wait_for)
+        )
+        self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
         # An outage here must not fail the retry: the job then counts as running and we reattach.
-        progress = self._watch.poll_tolerantly()
+        progress = self._driver.poll_tolerantly()
         if progress.phase is Phase.SUCCEEDED:
             client_id, url = self._link_data(job.source_id)
             self._result = progress.to_result(stitch_client_id=client_id, url=url)
+        elif progress.phase in _WAIT_PHASES:
+            # We reconnect to an earlier try's job: if it ends without its data (a clear stops it from
+            # the old trigger's on_kill; a user stops it), this try starts a new one.
+            wait.state.restart_if_unsuccessful = True
+            self._reconnected = wait
+        else:
+            self.log.info(
+                "The earlier try's Stitch job ended %s (%s); starting a new one",
+                progress.phase.value,
+                progress.reason,
+            )
         return progress.phase.value
 
     def is_job_active(self, status: str) -> bool:
-        return status in (Phase.EXTRACTING.value, Phase.PREPARING.value, Phase.LOADING.value)
+        return status in tuple(p.value for p in _WAIT_PHASES)
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == Phase.SUCCEEDED.value
@@ -499,31 +459,52 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     # result (its declared return type is None).
     def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, Any]:  # type: ignore[override]
         job = JobRef.from_dict(dict(external_id))
+        wait = (
+            self._reconnected
+            if self._reconnected is not None and self._reconnected.job.source_id == job.source_id
+            else None
+        )
+        wait = wait or ReplicationWait.start(job, WaitFor(self.wait_for))
+        self._reconnected = None
         client_id, url = self._link_data(job.source_id)
         self._push_before_waiting(context, job, client_id, url)
+        save_wait_state(context, wait)
         deadline = self._deadline(context)
         if self.deferrable:
-            self.defer(
-                trigger=self._trigger(job, deadline, client_id, url, self.cancel_on_kill),
-                method_name="execute_complete",
-                timeout=self._defer_timeout(deadline, self.poll_interval),
-            )
-        self._result = self._wait_blocking(job, deadline, client_id, url, self.cancel_on_kill)
+            self._defer_wait(wait, deadline)
+        self._result = self._wait_blocking(context, wait, deadline)
         return self._result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
         return self._result
 
-    # --- resume, kill -------------------------------------------------------------------------------
+    def _restart(self, context: Context, wait: ReplicationWait) -> ReplicationWait | None:
+        if not wait.state.restart_if_unsuccessful:
+            return None
+        self.log.info(
+            "The Stitch job this try reconnected to ended %s (%s); starting a new job, as a retry or a "
+            "clear asks",
+            wait.progress.phase.value,
+            wait.progress.reason,
+        )
+        external_id = self.submit_job(context)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(self.external_id_key, external_id)
+        job = JobRef.from_dict(external_id)
+        client_id, url = self._link_data(job.source_id)
+        self._push_before_waiting(context, job, client_id, url)
+        restarted = ReplicationWait.start(job, WaitFor(self.wait_for))
+        save_wait_state(context, restarted)
+        return restarted
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        return self._complete_deferred(event, self.cancel_on_kill)
+    # --- kill -------------------------------------------------------------------------------
 
     def on_kill(self) -> None:
-        """The task is killed (or hit execution_timeout) while blocking: stop the job, best-effort."""
-        if not self.cancel_on_kill or self._watch is None:
+        """The task is killed (or hit execution_timeout) while blocking: stop our job, best-effort."""
+        if not self.cancel_on_kill or self._driver is None:
             return
-        stop_if_extracting(self._hook(), self._watch.last.to_result(), "Task killed", self.log)
+        stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Task killed", self.log)
 
 
 class StitchStopReplicationJobOperator(BaseOperator):

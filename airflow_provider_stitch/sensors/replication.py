@@ -8,27 +8,33 @@ run operator's: ``ReplicationProgress.to_result(...)``, the same in every mode.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_stitch.api.job_names import job_created_at, source_id_from_job_name
+from airflow_provider_stitch.api.job_names import is_job_name, job_created_at, source_id_from_job_name
 from airflow_provider_stitch.api.objects import parse_timestamp
 from airflow_provider_stitch.api.progress import JobRef, WaitFor
+from airflow_provider_stitch.api.retry import RetryPolicy
+from airflow_provider_stitch.api.wait import ReplicationWait
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.links import StitchSourceLink
 from airflow_provider_stitch.operators.replication import (
     _WAIT_FOR,
     DEFAULT_POLL_INTERVAL,
-    ReplicationWatch,
     _ReplicationWaitMixin,
-    raise_for_outcome,
-    stop_if_extracting,
+    check_poll_interval,
 )
-from airflow_provider_stitch.triggers.replication import check_poll_interval, event_for
+from airflow_provider_stitch.operators.waiting import (
+    BlockingWaitDriver,
+    raise_for_outcome,
+    save_wait_state,
+    saved_wait,
+    stop_if_ours_and_extracting,
+    wall_deadline,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,12 +55,16 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         ISO-8601 string or datetime; defaults to when the sensor first ran. Templated.
     :param wait_for: ``"loads"`` (default) or ``"extraction"``.
     :param deferrable: Wait in the triggerer. Defaults to ``[operators] default_deferrable``.
-    :param poke_interval: Seconds between pokes (default 60, at least 20; stretched to the budget).
-    :param cancel_on_kill: Stop the job when the sensor is killed or times out while the job is still
-        extracting. Off by default, since a sensor usually watches a job it did not start; turn it on
-        when the sensor is the only waiter of a job started with ``wait_for_completion=False``.
+    :param poke_interval: Seconds between pokes (Stitch time; default 60, at least 20; stretched to the
+        budget; the connection's ``time_scale`` divides it against the emulator).
+    :param cancel_on_kill: Stop the job named by ``job_name`` when the sensor is killed or times out
+        while the job is still extracting. Off by default, since a sensor usually watches a job it did
+        not start; turn it on when the sensor is the only waiter of a job started with
+        ``wait_for_completion=False``. A sensor without ``job_name`` never stops anything.
     :param stitch_conn_id: The Stitch connection. Templated.
-    :param time_scale: Emulator tests only (see the run operator).
+
+    ``timeout`` (BaseSensorOperator's, real seconds) and ``execution_timeout`` bound the wait in every
+    mode; the deferred wait ends at the sooner of the two.
     """
 
     template_fields: Sequence[str] = (
@@ -80,9 +90,9 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         poke_interval: float = DEFAULT_POLL_INTERVAL,
         cancel_on_kill: bool = False,
         http_retry_policy: dict[str, Any] | None = None,
-        time_scale: float = 1.0,
         **kwargs: Any,
     ) -> None:
+        poke_interval = check_poll_interval(poke_interval, "poke_interval")
         super().__init__(poke_interval=poke_interval, **kwargs)
         if not job_name and source_id in (None, "") and not source_name:
             raise StitchConfigurationError("Give job_name, or the source (source_id or source_name).")
@@ -97,17 +107,24 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         self.stitch_conn_id = stitch_conn_id
         self.wait_for = wait_for
         self.deferrable = deferrable
-        self.poll_interval = check_poll_interval(float(poke_interval), time_scale)
+        self.poll_interval = poke_interval
         self.cancel_on_kill = cancel_on_kill
-        self.http_retry_policy = http_retry_policy
-        self.time_scale = time_scale
-        self._watch: ReplicationWatch | None = None
+        policy = RetryPolicy.from_argument(http_retry_policy)
+        self.http_retry_policy = policy.to_dict() if policy is not None else None
+        self._driver: BlockingWaitDriver | None = None
         self._link: tuple[int, str | None] | None = None
 
     # --- what to wait for ---------------------------------------------------------------------------
 
     def _job(self, context: Context) -> JobRef:
-        job_name = str(self.job_name).strip() if self.job_name else None
+        job_name = str(self.job_name).strip() if self.job_name not in (None, "") else None
+        if job_name is not None and not is_job_name(job_name):
+            raise StitchConfigurationError(
+                f"job_name must be a Stitch job name (<client id>.<source id>.sync.<id>); got {job_name!r}. "
+                "A start task that attached to a running job pushes job_name None until the job completes: "
+                "wait in that task instead (wait_for_completion=True), or give this sensor the source and "
+                "started_after, leaving job_name out."
+            )
         if job_name and self.source_id in (None, "") and not self.source_name:
             self.source_id = source_id_from_job_name(job_name)
             if self.source_id is None:
@@ -122,7 +139,14 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
                 "the wait could never see it. Give the job's own source, or leave source_id and "
                 "source_name out (the job name names its source)."
             )
-        return JobRef(source.id, source.name, job_name or None, self._since(context))
+        return JobRef(
+            source.id,
+            source.name,
+            job_name or None,
+            self._since(context),
+            # Only the user can tell the sensor that the named job is theirs to stop.
+            started_by_task=bool(job_name) and self.cancel_on_kill,
+        )
 
     def _since(self, context: Context) -> dt.datetime:
         if self.started_after not in (None, ""):
@@ -146,45 +170,52 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
 
     # --- modes ----------------------------------------------------------------------------------------
 
+    def _deadline(self, context: Context) -> float:
+        ti = context.get("ti")
+        deadline = wall_deadline(
+            float(self.timeout), 1.0, self.execution_timeout, getattr(ti, "start_date", None)
+        )
+        assert deadline is not None
+        return deadline
+
     def execute(self, context: Context) -> Any:
         if self.deferrable:
             job = self._job(context)
             client_id, url = self._link_data(job.source_id)
             self._push_before_waiting(context, job, client_id, url)
             # Defer at once: every jobs call of the wait then goes through the triggerer's shared poller.
-            deadline = time.time() + self.timeout
-            self.defer(
-                trigger=self._trigger(job, deadline, client_id, url, self.cancel_on_kill),
-                method_name="execute_complete",
-                timeout=self._defer_timeout(deadline, self.poll_interval),
-            )
+            self._defer_wait(ReplicationWait.start(job, WaitFor(self.wait_for)), self._deadline(context))
         try:
             return super().execute(context)
         except AirflowSensorTimeout:
-            if self.cancel_on_kill and self._watch is not None:
-                stop_if_extracting(self._hook(), self._watch.last.to_result(), "Sensor timed out", self.log)
+            if self.cancel_on_kill and self._driver is not None:
+                stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Sensor timed out", self.log)
             raise
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        if self._watch is None:
+        if self._driver is None:
             job = self._job(context)
             self._link = self._link_data(job.source_id)
             self._push_before_waiting(context, job, *self._link)
-            self._watch = ReplicationWatch(self._hook(), job, WaitFor(self.wait_for), self.log)
+            # A rescheduled sensor is a new process: what earlier pokes established is in the store.
+            wait = saved_wait(context, job, WaitFor(self.wait_for)) or ReplicationWait.start(
+                job, WaitFor(self.wait_for)
+            )
+            self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
         assert self._link is not None
-        progress = self._watch.poll_tolerantly()
+        driver = self._driver
+        before = driver.wait.state.to_dict()
+        progress = driver.poll_tolerantly()
+        if driver.wait.state.to_dict() != before:
+            save_wait_state(context, driver.wait)
         if not progress.is_terminal:
             # Stretch the next pause (read by BaseSensorOperator) to what this poke cost in budget.
-            self.poke_interval = self._watch.interval(self.poll_interval, self.time_scale)
+            self.poke_interval = driver.interval(self.poll_interval, self._time_scale())
             return False
         client_id, url = self._link
-        return PokeReturnValue(
-            True, raise_for_outcome(event_for(progress, stitch_client_id=client_id, url=url))
-        )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        return self._complete_deferred(event, self.cancel_on_kill)
+        result = progress.to_result(stitch_client_id=client_id, url=url)
+        return PokeReturnValue(True, raise_for_outcome(progress, result))
 
     def on_kill(self) -> None:
-        if self.cancel_on_kill and self._watch is not None:
-            stop_if_extracting(self._hook(), self._watch.last.to_result(), "Sensor killed", self.log)
+        if self.cancel_on_kill and self._driver is not None:
+            stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Sensor killed", self.log)

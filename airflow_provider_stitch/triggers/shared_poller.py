@@ -5,16 +5,21 @@ that polled on its own would spend that budget N times over with N deferred task
 :class:`~airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger` subscribes to the
 :class:`SharedPoller` of its account, and the poller makes, per pass:
 
+* one loads listing, only while some wait waits for loads (before its extraction completed, every
+  listing is a baseline that tells an earlier job's load error from ours; after, it shows our loads),
+  made *before* the extractions listing, so that a job still running afterwards proves the loads older;
 * one extractions listing (every page) for all waits;
-* one loads listing, only while some wait is past its extraction;
-* one log fetch per *job* (not per wait), on demand, to learn which streams had records.
+* one log fetch per *job* (not per wait), on demand, to learn which streams had records; a log that
+  answered is remembered for every wait on the job (a bounded cache), one not there yet is asked again.
 
-Each wait then runs the one progress function on the shared :class:`Snapshot`. The pass interval is
+Each wait then feeds its own :class:`~airflow_provider_stitch.api.wait.ReplicationWait` with the shared
+:class:`Snapshot`. The pass interval is
 the shortest interval the subscribers asked for, stretched by :func:`budget_interval` to the calls a
 pass costs, and every call is paced through a :class:`JobsCallWindow` so that no 10-minute window ever
 holds more than the budget, however many waits subscribe.
 
-Pollers live in a module-level registry keyed by event loop and account, are reference-counted by
+Pollers live in a module-level registry keyed by event loop and account (API host, client account and
+time scale: two connection ids for one account share one poller and one budget), are reference-counted by
 their subscriptions, and their poll loop (an asyncio task) stops when the last subscriber leaves.
 
 Why not Airflow's ``BaseEventTrigger.shared_stream_key``: that machinery is for asset watchers (event
@@ -25,6 +30,7 @@ without it. A plain registry works the same in the triggerer, in ``dag.test()`` 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import time
@@ -37,7 +43,7 @@ from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.budget import JobsCallWindow, budget_interval
 from airflow_provider_stitch.api.job_names import client_id_from_job_name
 from airflow_provider_stitch.api.objects import Extraction, Load
-from airflow_provider_stitch.api.progress import JobRef, assess_progress
+from airflow_provider_stitch.api.wait import AwaitedStreams
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchConfigurationError,
@@ -56,6 +62,8 @@ PAGE_SIZE = 100
 #: Share of the budget the shared passes plan for; the rest is left to log fetches and to the workers'
 #: own calls on the same account (a retried task checking its job, blocking waits).
 PASS_BUDGET_SHARE = 0.8
+#: Jobs whose log answers a poller remembers (enough for every wait a triggerer runs at once).
+LOG_CACHE_SIZE = 512
 
 
 def pages_for(rows: int) -> int:
@@ -80,9 +88,8 @@ def poll_error_is_fatal(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class AccountKey:
-    """What makes two waits share a poller: the same connection, API, client account and time scale."""
+    """What makes two waits share a poller: the same API, client account and time scale."""
 
-    stitch_conn_id: str
     base_url: str
     stitch_client_id: int
     time_scale: float = 1.0
@@ -90,7 +97,8 @@ class AccountKey:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one pass saw. ``loads`` is None when the pass did not list loads (nobody needed them)."""
+    """What one pass saw. ``loads`` is None when the pass did not list loads (nobody needed them); when
+    listed, they were listed before the extractions."""
 
     generation: int
     taken_at: float
@@ -114,15 +122,12 @@ class Subscription:
     poll_interval: float
     wants_loads: bool = False
     seen_generation: int = 0
-    #: The job this wait is for, when it waits for loads: lets the pass that first sees the job's
-    #: extraction succeed fetch loads at once, instead of one interval later.
-    job: JobRef | None = None
 
     async def next_snapshot(self, timeout: float | None) -> Snapshot | None:
         """The first snapshot newer than the last one returned; None if ``timeout`` passes first."""
         return await self.poller.snapshot_after(self, timeout)
 
-    async def awaited_streams(self, job_name: str, source_id: int) -> list[str]:
+    async def awaited_streams(self, job_name: str, source_id: int) -> AwaitedStreams:
         return await self.poller.awaited_streams(job_name, source_id)
 
 
@@ -143,13 +148,15 @@ class SharedPoller:
         self.latest: Snapshot | None = None
         self._fresh = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._awaited: dict[str, asyncio.Future[list[str]]] = {}
+        self._awaited: collections.OrderedDict[str, asyncio.Future[AwaitedStreams]] = (
+            collections.OrderedDict()
+        )
         self._calls_per_pass = 1
 
     # --- subscribers -----------------------------------------------------------------------------
 
-    def join(self, poll_interval: float, job: JobRef | None = None) -> Subscription:
-        subscription = Subscription(self, poll_interval, job=job)
+    def join(self, poll_interval: float, wants_loads: bool = False) -> Subscription:
+        subscription = Subscription(self, poll_interval, wants_loads=wants_loads)
         if self.latest is not None:
             subscription.seen_generation = self.latest.generation
         self.subscribers.add(subscription)
@@ -227,16 +234,16 @@ class SharedPoller:
     ) -> tuple[Snapshot, int, int]:
         self.stats.passes += 1
         try:
-            await self._spend(extraction_pages)
-            extractions = await self.hook.alist_extractions()
-            self._record_extra_pages(extraction_pages, len(extractions))
-            extraction_pages = pages_for(len(extractions))
             loads: list[Load] | None = None
-            if with_loads or self._some_extraction_just_succeeded(extractions):
+            if with_loads:
                 await self._spend(loads_pages)
                 loads = await self.hook.alist_loads()
                 self._record_extra_pages(loads_pages, len(loads))
                 loads_pages = pages_for(len(loads))
+            await self._spend(extraction_pages)
+            extractions = await self.hook.alist_extractions()
+            self._record_extra_pages(extraction_pages, len(extractions))
+            extraction_pages = pages_for(len(extractions))
         except Exception as exc:
             log.warning("Stitch poll for client account %s failed: %s", self.key.stitch_client_id, exc)
             return self._next(error=exc), extraction_pages, loads_pages
@@ -244,13 +251,6 @@ class SharedPoller:
             self._next(extractions=tuple(extractions), loads=None if loads is None else tuple(loads)),
             extraction_pages,
             loads_pages,
-        )
-
-    def _some_extraction_just_succeeded(self, extractions: list[Extraction]) -> bool:
-        """Whether a subscriber's extraction has succeeded, so it will want loads from this pass on."""
-        return any(
-            s.job is not None and not s.wants_loads and assess_progress(s.job, extractions).needs_loads
-            for s in self.subscribers
         )
 
     def _next(
@@ -272,34 +272,46 @@ class SharedPoller:
 
     # --- which streams a job loads (logs, once per job) ----------------------------------------------
 
-    async def awaited_streams(self, job_name: str, source_id: int) -> list[str]:
-        """Streams whose loads prove ``job_name``'s data landed; its log is read once for all waits."""
+    async def awaited_streams(self, job_name: str, source_id: int) -> AwaitedStreams:
+        """Streams whose loads prove ``job_name``'s data landed; a log that answered is read once for
+        all waits, one not there yet (a stand-in answer) is asked again by the next wait that needs it."""
         while True:
             future = self._awaited.get(job_name)
             if future is None:
                 future = asyncio.get_running_loop().create_future()
                 self._awaited[job_name] = future
+                while len(self._awaited) > LOG_CACHE_SIZE:
+                    self._awaited.popitem(last=False)
                 try:
-                    future.set_result(await self._read_awaited_streams(job_name, source_id))
+                    answer = await self._read_awaited_streams(job_name, source_id)
                 except asyncio.CancelledError:
                     # Our own wait was cancelled; the others sharing the read must not be.
-                    del self._awaited[job_name]
+                    self._forget(job_name, future)
                     future.cancel()
                     raise
                 except BaseException as exc:
-                    del self._awaited[job_name]
+                    self._forget(job_name, future)
                     future.set_exception(exc)
                     future.exception()  # retrieved here: the caller gets it by the raise below
                     raise
+                future.set_result(answer)
+                if not answer.final:
+                    self._forget(job_name, future)
+                return answer
+            self._awaited.move_to_end(job_name)
             try:
-                return list(await asyncio.shield(future))
+                return await asyncio.shield(future)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if future.cancelled() and not (task is not None and task.cancelling()):
                     continue  # the wait reading the log was cancelled, not this one: read it again
                 raise
 
-    async def _read_awaited_streams(self, job_name: str, source_id: int) -> list[str]:
+    def _forget(self, job_name: str, future: asyncio.Future[AwaitedStreams]) -> None:
+        if self._awaited.get(job_name) is future:
+            del self._awaited[job_name]
+
+    async def _read_awaited_streams(self, job_name: str, source_id: int) -> AwaitedStreams:
         await self._spend(1)
         self.stats.log_fetches += 1
         client_id = client_id_from_job_name(job_name) or self.key.stitch_client_id
@@ -319,7 +331,7 @@ async def subscribe(
     key: AccountKey,
     hook_factory: Callable[[], StitchConnectHook],
     poll_interval: float,
-    job: JobRef | None = None,
+    wants_loads: bool = False,
 ) -> AsyncIterator[Subscription]:
     """Join the account's shared poller for the duration of the block (creating it if needed)."""
     loop = asyncio.get_running_loop()
@@ -327,7 +339,7 @@ async def subscribe(
     poller = _registry.get(registry_key)
     if poller is None:
         poller = _registry[registry_key] = SharedPoller(key, hook_factory())
-    subscription = poller.join(poll_interval, job)
+    subscription = poller.join(poll_interval, wants_loads)
     try:
         yield subscription
     finally:

@@ -12,10 +12,10 @@ from airflow_provider_stitch.api.progress import (
     Phase,
     ProgressLog,
     WaitFor,
-    assess_progress,
     attach_reference,
     awaited_streams_from,
 )
+from airflow_provider_stitch.api.wait import AwaitedStreams, ReplicationWait, Wants, assess_progress
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.timezone.utc)
 JOB = "1001.2001.sync.aaaa"
@@ -80,7 +80,8 @@ def test_running_row_with_null_statuses_is_extracting() -> None:
     row = extraction(end=None, discovery_exit_status=0, tap_exit_status=None, target_exit_status=None)
     progress = assess_progress(job(), [row])
     assert progress.phase is Phase.EXTRACTING
-    assert progress.extraction is row
+    # A running row is not our extraction's outcome: only a completed one is remembered.
+    assert progress.extraction is None
 
 
 @pytest.mark.parametrize(
@@ -125,11 +126,13 @@ def test_wait_for_extraction_succeeds_at_extraction_end() -> None:
 
 
 def test_loads_wait_asks_for_streams_then_loads() -> None:
-    first = assess_progress(job(), [extraction()])
+    wait = ReplicationWait.start(job())
+    assert wait.wants() == Wants(extractions=True, loads=True, log_of=None)
+    first = wait.observe(extractions=[extraction()])
     assert first.phase is Phase.PREPARING
-    assert first.needs_awaited_streams and first.needs_loads
-    second = assess_progress(job(), [extraction()], awaited_streams=STREAMS)
-    assert second.phase is Phase.PREPARING and second.needs_loads
+    assert wait.wants() == Wants(extractions=True, loads=True, log_of=JOB)
+    second = wait.observe(awaited=AwaitedStreams(tuple(STREAMS), True))
+    assert second.phase is Phase.PREPARING and wait.wants().log_of is None
     assert [s.status for s in second.streams] == ["waiting"] * 3
 
 
@@ -152,6 +155,7 @@ def test_preparing_loading_succeeded() -> None:
         "status": "loaded",
         "loaded_at": ts(30),
         "error": None,
+        "detail": None,
     }
 
 
@@ -192,10 +196,11 @@ def test_attached_job_is_the_first_completion_after_attaching() -> None:
     assert progress.job_name == "1001.2001.sync.bbbb"
 
 
-def test_newer_job_supersedes_ours() -> None:
+def test_a_newer_row_seen_before_ours_makes_the_outcome_unknown_not_the_newer_jobs() -> None:
     newer = extraction("1001.2001.sync.newer", start=100, end=130)
     progress = assess_progress(job(), [newer], wait_for=WaitFor.EXTRACTION)
-    assert progress.phase is Phase.SUCCEEDED
+    assert progress.phase is Phase.UNKNOWN
+    assert progress.extraction is None  # never another job's times
     assert progress.superseded_by == "1001.2001.sync.newer"
     assert progress.to_result()["superseded_by"] == "1001.2001.sync.newer"
 
@@ -311,14 +316,25 @@ def test_job_ref_round_trips() -> None:
 
 
 def test_attach_reference_from_the_extractions_listed_at_attach_time() -> None:
-    completed = extraction("1001.2001.sync.prev", start=-300, end=-200)
+    completed = extraction("1001.2001.sync.prev", start=-900, end=-600)
     ref = attach_reference(2001, "shop_db", T0, [completed])
-    assert (ref.job_name, ref.previous_job_name) == (None, "1001.2001.sync.prev")
+    assert ref is not None and (ref.job_name, ref.previous_job_name) == (None, "1001.2001.sync.prev")
     running = extraction(
         "1001.2001.sync.now", start=-5, end=None, tap_exit_status=None, target_exit_status=None
     )
     ref = attach_reference(2001, "shop_db", T0, [running])
-    assert (ref.job_name, ref.previous_job_name) == ("1001.2001.sync.now", None)
-    for listed in ([], None):  # nothing completed yet on the source, or the list could not be read
-        ref = attach_reference(2001, "shop_db", T0, listed)
-        assert (ref.job_name, ref.previous_job_name) == (None, None)
+    assert ref is not None and (ref.job_name, ref.previous_job_name) == ("1001.2001.sync.now", None)
+    # Nothing completed yet on the source: the first row to appear is the running job.
+    ref = attach_reference(2001, "shop_db", T0, [])
+    assert ref is not None and (ref.job_name, ref.previous_job_name) == (None, "")
+    # The list could not be read: match by time.
+    ref = attach_reference(2001, "shop_db", T0, None)
+    assert ref is not None and (ref.job_name, ref.previous_job_name) == (None, None)
+
+
+def test_attach_race_a_row_completed_around_our_attempt_is_undecided() -> None:
+    """The running job may have completed before the listing answered: neither ours for sure, nor the
+    one before; the operator settles it by asking Stitch to start again."""
+    for end in (-60, 0, 5):
+        row = extraction("1001.2001.sync.just_done", start=-300, end=end)
+        assert attach_reference(2001, "shop_db", T0, [row]) is None

@@ -43,7 +43,8 @@ def test_an_older_job_in_the_same_second_as_our_start_is_not_a_newer_one() -> No
     import datetime as dt
 
     from airflow_provider_stitch.api.objects import Extraction
-    from airflow_provider_stitch.api.progress import JobRef, Phase, assess_progress
+    from airflow_provider_stitch.api.progress import JobRef, Phase
+    from airflow_provider_stitch.api.wait import assess_progress
 
     second = dt.datetime(2026, 11, 28, 13, 29, 49, tzinfo=dt.timezone.utc)
     failed_just_before = Extraction.from_api(

@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, run_sync
 from airflow_provider_stitch.api.retry import RetryPolicy, with_retries
+from airflow_provider_stitch.api.wait import AwaitedStreams
 from airflow_provider_stitch.exceptions import (
     FailureKind,
     StitchAPIError,
@@ -274,7 +275,9 @@ LOG_302 = ApiResponse(302, b"", {"Location": "https://logs.example.com/x?signatu
 def test_awaited_streams_come_from_the_log() -> None:
     log_text = b'x tap - INFO replicated 4 records from "orders" endpoint\ny tap - INFO replicated 0 records from "customers" endpoint'
     transport = ScriptedTransport(LOG_302, ApiResponse(200, log_text))
-    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == ["orders"]
+    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == AwaitedStreams(
+        ("orders",), final=True
+    )
     assert len(transport.sent) == 2  # no streams call needed
 
 
@@ -282,7 +285,10 @@ def test_awaited_streams_without_a_log_are_the_selected_streams() -> None:
     transport = ScriptedTransport(
         ApiResponse(404, b'{"error": "no such job"}'), ApiResponse(200, STREAMS_BODY)
     )
-    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == ["customers", "orders"]
+    # A log not there yet: the selected streams stand in, not final, so the wait asks for the log again.
+    assert transport.run(endpoints.awaited_streams(1001, "1001.2001.sync.x", 2001)) == AwaitedStreams(
+        ("customers", "orders"), final=False
+    )
 
 
 def test_awaited_streams_do_not_guess_when_the_log_is_unreachable() -> None:

@@ -97,7 +97,8 @@ def test_connection_uri_is_airflow_json(stitch_emulator: EmulatorServer) -> None
         "conn_type": "stitch",
         "host": stitch_emulator.base_url,
         "password": "ac_emulator_demo_token",
-        "extra": {"stitch_client_id": 1001},
+        # Waits against the emulator run in its compressed time: the connection says by how much.
+        "extra": {"stitch_client_id": 1001, "time_scale": stitch_emulator.config.speed},
     }
     assert stitch_emulator.partner_id == "oc_emulator_partner"
     assert stitch_emulator.partner_secret == "oc_emulator_partner_secret"

@@ -198,7 +198,7 @@ def test_cli_start_health_and_sigterm(tmp_path: Path) -> None:
             "conn_type": "stitch",
             "host": base,
             "password": "ac_emulator_demo_token",
-            "extra": {"stitch_client_id": 1001},
+            "extra": {"stitch_client_id": 1001, "time_scale": 10.0},
         }
         health = requests.get(base + "/_emulator/health", timeout=5).json()
         assert health["status"] == "ok" and health["speed"] == 10.0

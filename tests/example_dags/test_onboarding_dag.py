@@ -44,7 +44,6 @@ def _let_inline_triggers_read_connections(monkeypatch: pytest.MonkeyPatch) -> No
 def onboarding_env(stitch_emulator: Any, airflow_api: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     api = airflow_api
     customer = f"acme_{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("STITCH_DEMO_TIME_SCALE", str(SPEED))
     _let_inline_triggers_read_connections(monkeypatch)
     monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", api.connection_uri)
     monkeypatch.setenv(
@@ -65,7 +64,6 @@ def onboarding_env(stitch_emulator: Any, airflow_api: Any, monkeypatch: pytest.M
 
 
 def _load_dag() -> Any:
-    # Loaded afresh, so the DAG reads STITCH_DEMO_TIME_SCALE as set by the fixture.
     spec = importlib.util.spec_from_file_location("example_stitch_onboarding_under_test", DAG_FILE)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -24,7 +24,6 @@ MODELS = {"stg_shop_db__customers", "stg_shop_db__orders", "stg_shop_db__product
 
 
 def _load_dag() -> Any:
-    # Loaded afresh: the module reads STITCH_DEMO_TIME_SCALE when parsed.
     spec = importlib.util.spec_from_file_location("example_stitch_replication_under_test", DAG_FILE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -65,7 +64,6 @@ def test_replicate_then_dbt_then_check(
     dbt = DBT if has_dbt else tmp_path / "no-dbt-venv" / "dbt"
     warehouse = stitch_emulator.warehouse_path
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
-    monkeypatch.setenv("STITCH_DEMO_TIME_SCALE", str(stitch_emulator.config.speed))
     monkeypatch.setenv("AIRFLOW_VAR_STITCH_DEMO_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("AIRFLOW_VAR_STITCH_DEMO_WORK_DIR", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_VAR_STITCH_DEMO_DBT", str(dbt))

@@ -105,3 +105,116 @@ def test_repr_hides_secrets() -> None:
     s = settings(password="ac_topsecret", extra={"partner_secret": "oc_alsosecret"})
     assert "ac_topsecret" not in repr(s) and "oc_alsosecret" not in repr(s)
     assert set(s.secrets) == {"ac_topsecret", "oc_alsosecret"}
+
+
+# Host forms: what users paste into the host, schema and port fields.
+
+
+@pytest.mark.parametrize(
+    ("host", "schema", "port", "expected"),
+    [
+        # How other Stitch integrations write the host: the provider adds /v4 itself.
+        ("https://api.stitchdata.com/v4", None, None, "https://api.stitchdata.com"),
+        ("https://api.stitchdata.com/v4/", None, None, "https://api.stitchdata.com"),
+        ("api.stitchdata.com/v4", None, None, "https://api.stitchdata.com"),
+        ("http://127.0.0.1:8765/v4", None, None, "http://127.0.0.1:8765"),
+        # Airflow's port field.
+        ("api.stitchdata.com", None, 8443, "https://api.stitchdata.com:8443"),
+        ("127.0.0.1", "http", 8765, "http://127.0.0.1:8765"),
+        ("https://api.stitchdata.com", None, 8443, "https://api.stitchdata.com:8443"),
+        ("https://api.stitchdata.com/v4", None, 8443, "https://api.stitchdata.com:8443"),
+        ("http://[::1]", None, 8765, "http://[::1]:8765"),
+        ("http://127.0.0.1:8765", None, 8765, "http://127.0.0.1:8765"),
+        ("127.0.0.1:8765", "http", 8765, "http://127.0.0.1:8765"),
+        ("https://api.stitchdata.com", None, None, "https://api.stitchdata.com"),
+    ],
+)
+def test_host_forms(host: str, schema: str | None, port: int | None, expected: str) -> None:
+    assert settings(host=host, schema=schema, port=port).base_url == expected
+
+
+@pytest.mark.parametrize("path", ["/v3", "/api", "/v4/sources", "/v44"])
+def test_a_host_with_a_path_other_than_v4_is_refused_naming_the_fix(path: str) -> None:
+    with pytest.raises(StitchConfigurationError, match="must have no path") as info:
+        settings(host=f"https://api.stitchdata.com{path}")
+    assert "Put https://api.stitchdata.com in the host field" in str(info.value)
+
+
+def test_a_host_port_that_disagrees_with_the_port_field_is_refused() -> None:
+    with pytest.raises(StitchConfigurationError, match="port 8765 but the connection's port field says 9000"):
+        settings(host="http://127.0.0.1:8765", port=9000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"host": "https://api.stitchdata.com:notaport"}, "invalid port"),
+        ({"host": "https://api.stitchdata.com", "port": 70000}, "port number"),
+        ({"host": None, "port": 8443}, "port \\(8443\\) but no host"),
+        ({"host": "https://api.stitchdata.com/?region=eu"}, "query string"),
+    ],
+)
+def test_other_bad_host_fields_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(StitchConfigurationError, match=message):
+        settings(**fields)
+
+
+# time_scale: the emulator's compressed clock.
+
+
+def test_time_scale_defaults_to_one_everywhere() -> None:
+    assert settings().time_scale == 1.0
+    assert settings(host="http://127.0.0.1:8765").time_scale == 1.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"time_scale": 200}, 200.0),
+        ({"time_scale": "200"}, 200.0),  # extras typed in the UI are strings
+        ({"time_scale": 0.5}, 0.5),
+        ({"extra__stitch__time_scale": "50"}, 50.0),
+        ({"time_scale": "", "extra__stitch__time_scale": 10}, 10.0),
+    ],
+)
+def test_time_scale_on_loopback(extra: dict[str, object], expected: float) -> None:
+    for host in ("http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"):
+        assert settings(host=host, extra=extra).time_scale == expected
+
+
+@pytest.mark.parametrize("host", [None, "https://api.stitchdata.com", "https://10.0.0.5:8765"])
+def test_time_scale_off_loopback_is_refused_as_emulator_only(host: str | None) -> None:
+    with pytest.raises(StitchConfigurationError, match="for the Stitch emulator only"):
+        settings(host=host, extra={"time_scale": 200})
+
+
+def test_time_scale_of_one_is_fine_off_loopback() -> None:
+    assert settings(host="https://api.stitchdata.com", extra={"time_scale": "1"}).time_scale == 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "must be positive"),
+        (-5, "must be positive"),
+        ("fast", "must be a number"),
+        (True, "must be a number"),
+        ("inf", "must be a finite number"),
+        ("nan", "must be a finite number"),
+        ([2], "must be a number"),
+    ],
+)
+def test_bad_time_scale_is_refused(value: object, message: str) -> None:
+    with pytest.raises(StitchConfigurationError, match=f"'time_scale' {message}"):
+        settings(host="http://127.0.0.1:8765", extra={"time_scale": value})
+
+
+def test_time_scale_is_checked_on_direct_construction_too() -> None:
+    with pytest.raises(StitchConfigurationError, match="emulator only"):
+        StitchSettings(base_url="https://api.stitchdata.com", time_scale=10.0)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_timeout_must_be_finite(value: str) -> None:
+    with pytest.raises(StitchConfigurationError, match="'timeout' must be a finite number"):
+        settings(extra={"timeout": value})

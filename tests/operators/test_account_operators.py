@@ -71,7 +71,11 @@ def test_new_account_token_lands_in_a_stitch_connection_and_nowhere_else(
     assert conn is not None
     assert conn.conn_type == "stitch"
     assert conn.host == stitch_conns.base_url
-    assert json.loads(conn.extra) == {"stitch_client_id": result["stitch_account_id"]}
+    # The emulator's time scale carries over from the partner connection (loopback only).
+    assert json.loads(conn.extra) == {
+        "stitch_client_id": result["stitch_account_id"],
+        "time_scale": stitch_conns.config.speed,
+    }
     token = conn.password
     assert token and token != stitch_conns.token
 

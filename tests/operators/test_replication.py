@@ -7,13 +7,13 @@ Modes:
 * ``deferrable``: the run operator defers; the trigger (rebuilt from ``serialize()``, as the triggerer
   does) is driven to its event, then ``execute_complete`` runs.
 
-Intervals are scaled with ``time_scale=200`` (poll 0.1 s, budget window 3 s) against the emulator at
-speed 20 with one-second phases, so a whole job takes a fraction of a second.
+The connection's ``time_scale`` extra is 200 (fixture ``emulator``: poll 20 s -> 0.1 s, budget window 3 s,
+timeouts divided by 200) against the emulator at speed 20 with one-second phases, so a whole job takes
+a fraction of a second.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import importlib.util
@@ -30,7 +30,15 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
     TaskDeferred,
 )
-from replication_support import FAST_RETRIES, SHOP_DB, STREAMS, TaskStateStore, make_context, scenario
+from replication_support import (
+    FAST_RETRIES,
+    SHOP_DB,
+    STREAMS,
+    TaskStateStore,
+    make_context,
+    resume_deferrals,
+    scenario,
+)
 
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.settings import StitchSettings
@@ -41,9 +49,10 @@ from airflow_provider_stitch.operators.replication import (
     StitchStopReplicationJobOperator,
 )
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
-from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
 
-FAST = {"poll_interval": 0.1, "time_scale": 200.0}
+FAST = {"poll_interval": 20}
+#: Wait timeouts are in Stitch time: 200 s is one real second at the tests' time scale.
+ONE_SECOND = 200
 MODES = ["blocking", "reschedule", "deferrable"]
 SLOW_EXTRACTION = {"durations": {"tap": 2000}}  # 100 s at speed 20: still extracting when we give up
 
@@ -55,24 +64,10 @@ def run_op(**kwargs: Any) -> StitchRunReplicationJobOperator:
     return StitchRunReplicationJobOperator(**params)
 
 
-def drive_trigger(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
-    """Rebuild the trigger from its serialized form, as the triggerer does, and get its one event."""
-    classpath, kwargs = trigger.serialize()
-    module, name = classpath.rsplit(".", 1)
-    rebuilt = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
-
-    async def first_event() -> dict[str, Any]:
-        return (await anext(rebuilt.run())).payload  # type: ignore[no-any-return]
-
-    return asyncio.run(first_event())
-
-
 def defer_and_resume(task: Any, context: dict[str, Any]) -> Any:
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context)
-    assert deferred.value.method_name == "execute_complete"
-    event = drive_trigger(deferred.value.trigger)
-    return task.execute_complete(context, event)
+    return resume_deferrals(task, context, deferred.value)
 
 
 def sense_rescheduled(make_sensor: Callable[[], StitchReplicationJobSensor], context: dict[str, Any]) -> Any:
@@ -95,7 +90,7 @@ def run_in_mode(mode: str, context: dict[str, Any] | None = None, **kwargs: Any)
         return run_op(deferrable=False, **kwargs).execute(context)  # type: ignore[no-any-return]
     if mode == "deferrable":
         return defer_and_resume(run_op(deferrable=True, **kwargs), context)  # type: ignore[no-any-return]
-    timeout = kwargs.pop("timeout", 60)
+    timeout = kwargs.pop("timeout", 60 * ONE_SECOND) / ONE_SECOND  # the sensor's timeout is real time
     started = run_op(wait_for_completion=False, **kwargs).execute(context)
     job = context["ti"].xcoms[JOB_XCOM_KEY]
 
@@ -107,8 +102,7 @@ def run_in_mode(mode: str, context: dict[str, Any] | None = None, **kwargs: Any)
             started_after=job["started_after"],
             wait_for=kwargs.get("wait_for", "loads"),
             mode="reschedule",
-            poke_interval=0.1,
-            time_scale=200.0,
+            poke_interval=20,
             timeout=timeout,
             cancel_on_kill=kwargs.get("cancel_on_kill", True),
             http_retry_policy=FAST_RETRIES,
@@ -190,7 +184,7 @@ def test_stopped_job_is_reported_cancelled(mode: str, emulator: Any, hook: Stitc
 def test_timeout_stops_the_job(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, **SLOW_EXTRACTION)
     with pytest.raises((StitchReplicationError, AirflowSensorTimeout)) as failure:
-        run_in_mode(mode, timeout=1)
+        run_in_mode(mode, timeout=ONE_SECOND)
     if isinstance(failure.value, StitchReplicationError):
         assert "timed out while extracting" in str(failure.value)
         assert "the job was stopped" in str(failure.value)
@@ -343,7 +337,7 @@ def test_identical_xcom_in_every_mode(emulator: Any) -> None:
     job = context["ti"].xcoms[JOB_XCOM_KEY]
     emulator.admin.advance(1000)
     common = {"task_id": "wait", "job_name": job["job_name"], "started_after": job["started_after"]}
-    common |= {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
+    common |= {"poke_interval": 20, "http_retry_policy": FAST_RETRIES}
     poke = StitchReplicationJobSensor(**common).execute(make_context())
     rescheduled = sense_rescheduled(
         lambda: StitchReplicationJobSensor(mode="reschedule", **common), make_context()
@@ -397,8 +391,15 @@ def test_unknown_source_name_fails_before_any_start(emulator: Any) -> None:
         {"source_name": "shop_db"},
         {"wait_for": "everything"},
         {"if_running": "ignore"},
-        {"poll_interval": 5, "time_scale": 1.0},
+        {"poll_interval": 5},
+        {"poll_interval": float("nan")},
+        {"poll_interval": "60"},
+        {"poll_interval": None},
         {"timeout": 0},
+        {"timeout": float("inf")},
+        {"timeout": 1e15},
+        {"timeout": float("nan")},
+        {"http_retry_policy": "fast"},
     ],
 )
 def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> None:
@@ -408,7 +409,7 @@ def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> No
 
 def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
     with pytest.raises(TaskDeferred) as deferred:
-        run_op(deferrable=True, timeout=300).execute(make_context())
+        run_op(deferrable=True, timeout=300 * ONE_SECOND).execute(make_context())
     classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath == "airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger"
     assert kwargs["retry_policy"] == FAST_RETRIES
@@ -419,7 +420,7 @@ def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
 
 def test_on_kill_stops_a_blocking_wait(emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, **SLOW_EXTRACTION)
-    operator = run_op(deferrable=False, timeout=30)
+    operator = run_op(deferrable=False, timeout=30 * ONE_SECOND)
     killer = threading.Timer(0.6, operator.on_kill)
     killer.start()
     with pytest.raises(StitchReplicationError, match="was cancelled"):
@@ -492,9 +493,8 @@ with DAG("stitch_replication_deferrable_test", schedule=None, catchup=False) as 
         task_id="replicate",
         source_name="shop_db",
         deferrable=True,
-        poll_interval=0.1,
-        time_scale=200.0,
-        timeout=120,
+        poll_interval=20,
+        timeout=24000,
         http_retry_policy={"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5},
     )
 """

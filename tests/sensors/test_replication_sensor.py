@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 import time
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
-from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, scenario
+from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, resume_deferrals, scenario
 
 from airflow_provider_stitch.api.job_names import source_id_from_job_name
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
@@ -22,7 +21,7 @@ def context() -> dict[str, Any]:
     return {"ti": FakeTaskInstance()}
 
 
-FAST = {"poke_interval": 0.1, "time_scale": 200.0, "http_retry_policy": FAST_RETRIES}
+FAST = {"poke_interval": 20, "http_retry_policy": FAST_RETRIES}
 
 
 def sensor(**kwargs: Any) -> StitchReplicationJobSensor:
@@ -90,11 +89,7 @@ def test_deferrable_sensor_defers_at_once_then_completes(emulator: Any, hook: St
     assert emulator.admin.jobs_calls() == calls_before  # no jobs call from the worker
     trigger = deferred.value.trigger
     assert trigger.deadline is not None and trigger.cancel_on_kill is False
-
-    async def first_event() -> dict[str, Any]:
-        return (await anext(trigger.run())).payload  # type: ignore[no-any-return]
-
-    result = wait.execute_complete(context(), asyncio.run(first_event()))
+    result = resume_deferrals(wait, context(), deferred.value)
     assert result["status"] == "succeeded" and result["job_name"] == job_name
 
 
@@ -102,7 +97,8 @@ def test_pokes_stretch_their_interval_to_the_budget(emulator: Any, hook: StitchC
     scenario(emulator, durations={"tap": 2000})
     wait = sensor(job_name=hook.start_replication_job(SHOP_DB))
     assert wait.poke(context()) is False
-    assert wait.poke_interval == pytest.approx(0.1)  # one extractions call: 20 s / 200 of budget
+    # Two jobs calls (loads, then extractions): 40 s of budget, divided by the time scale 200.
+    assert wait.poke_interval == pytest.approx(0.2)
     scenario(emulator)
 
 
@@ -112,7 +108,9 @@ def test_pokes_stretch_their_interval_to_the_budget(emulator: Any, hook: StitchC
         {},
         {"source_id": 1, "source_name": "shop_db"},
         {"job_name": "1001.2001.sync.x", "wait_for": "nothing"},
-        {"job_name": "1001.2001.sync.x", "poke_interval": 1, "time_scale": 1.0},
+        {"job_name": "1001.2001.sync.x", "poke_interval": 1},
+        {"job_name": "1001.2001.sync.x", "poke_interval": "60"},
+        {"job_name": "1001.2001.sync.x", "http_retry_policy": "fast"},
     ],
 )
 def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any]) -> None:
@@ -134,16 +132,19 @@ def test_a_job_name_of_another_source_is_refused_before_waiting(emulator: Any) -
         sensor(job_name="1001.2001.sync.abc", source_id=2002, timeout=3).execute(context())
 
 
-def test_a_job_superseded_before_the_sensor_first_runs_is_recognised(
+def test_a_job_superseded_before_the_sensor_first_runs_is_recognised_as_unknown(
     emulator: Any, hook: StitchConnectHook
 ) -> None:
-    """The sensor starts after our job and a newer one both finished: the newer row must not look older."""
+    """The sensor starts after our job and a newer one both finished: the newer row must not look older,
+    nor lend ours its outcome: Stitch no longer shows how ours ended."""
     ours = hook.start_replication_job(SHOP_DB)
     emulator.admin.advance(1000)
     time.sleep(1.1)  # the newer job starts in a later second than ours
     newer = hook.start_replication_job(SHOP_DB)
     emulator.admin.advance(1000)
     time.sleep(1.1)  # and the sensor starts later still
-    result = sensor(job_name=ours, wait_for="extraction", timeout=5).execute(context())
-    assert result["status"] == "succeeded"
-    assert result["superseded_by"] == newer
+    with pytest.raises(StitchReplicationError, match="cannot be told") as failure:
+        sensor(job_name=ours, wait_for="extraction", timeout=5).execute(context())
+    assert failure.value.result["status"] == "unknown"
+    assert failure.value.result["superseded_by"] == newer
+    assert failure.value.result["extraction_completion"] is None  # never the newer job's times

@@ -7,18 +7,23 @@ available to every test.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 SHOP_DB = 2001
 STREAMS = ["customers", "orders", "products"]
 
+#: The connection's time scale in these tests: 20 s of Stitch time (the poll floor) is 0.1 s.
+TIME_SCALE = 200.0
 #: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
 SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
 FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
@@ -60,8 +65,11 @@ def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
 
 @pytest.fixture
 def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The emulator as ``stitch_default``, shop_db with short phases."""
-    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", stitch_emulator.connection_uri)
+    """The emulator as ``stitch_default`` (intervals divided by :data:`TIME_SCALE`), shop_db with short
+    phases."""
+    connection = json.loads(stitch_emulator.connection_uri)
+    connection["extra"]["time_scale"] = TIME_SCALE
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(connection))
     scenario(stitch_emulator)
     return stitch_emulator
 
@@ -71,3 +79,27 @@ def hook(emulator: Any) -> Iterator[StitchConnectHook]:
     hook = StitchConnectHook(retry_policy=FAST_RETRIES)
     yield hook
     hook.close()
+
+
+def drive_trigger(trigger: Any) -> dict[str, Any]:
+    """Rebuild the trigger from its serialized form, as the triggerer does, and get its one event."""
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first_event() -> dict[str, Any]:
+        return (await anext(rebuilt.run())).payload  # type: ignore[no-any-return]
+
+    return asyncio.run(first_event())
+
+
+def resume_deferrals(task: Any, context: dict[str, Any], deferred: TaskDeferred) -> Any:
+    """Drive each deferral's trigger and resume the task, as the triggerer and a worker would, until the
+    task returns or raises (a wait defers again once its extraction completed)."""
+    while True:
+        assert deferred.method_name == "execute_complete"
+        event = drive_trigger(deferred.trigger)
+        try:
+            return task.execute_complete(context, event)
+        except TaskDeferred as again:
+            deferred = again

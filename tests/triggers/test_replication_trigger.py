@@ -13,8 +13,8 @@ from replication_support import FAST_RETRIES, SHOP_DB, scenario
 
 from airflow_provider_stitch.api.budget import budget_interval
 from airflow_provider_stitch.api.http import ApiResponse, run_sync
-from airflow_provider_stitch.api.progress import JobRef
-from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.api.progress import JobRef, WaitFor
+from airflow_provider_stitch.api.wait import AwaitedStreams, WaitState
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.triggers import shared_poller
 from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
@@ -28,20 +28,25 @@ from airflow_provider_stitch.triggers.shared_poller import (
 
 def start(hook: StitchConnectHook) -> JobRef:
     started_after = dt.datetime.now(dt.timezone.utc)
-    return JobRef(SHOP_DB, "shop_db", hook.start_replication_job(SHOP_DB), started_after)
+    return JobRef(
+        SHOP_DB, "shop_db", hook.start_replication_job(SHOP_DB), started_after, started_by_task=True
+    )
 
 
-def trigger_for(job: JobRef, **kwargs: Any) -> StitchReplicationJobTrigger:
+def trigger_for(job: JobRef, wait_for: str = "loads", **kwargs: Any) -> StitchReplicationJobTrigger:
     params: dict[str, Any] = {
-        "job": job.to_dict(),
-        "poll_interval": 0.1,
-        "time_scale": 200.0,
+        "state": WaitState(job, WaitFor(wait_for)).to_dict(),
+        "poll_interval": 20,
         "stitch_client_id": 1001,
         "retry_policy": FAST_RETRIES,
         "deadline": time.time() + 60,
     }
     params.update(kwargs)
     return StitchReplicationJobTrigger(**params)
+
+
+def start_ref(event: dict[str, Any]) -> JobRef:
+    return JobRef.from_dict(event["state"]["job"])
 
 
 def rebuilt(trigger: StitchReplicationJobTrigger) -> StitchReplicationJobTrigger:
@@ -55,6 +60,19 @@ async def first_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
     return (await anext(trigger.run())).payload  # type: ignore[no-any-return]
 
 
+async def final_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
+    """Run the trigger, and the trigger the task would defer to after each ``extracted`` event."""
+    while True:
+        event = await first_event(trigger)
+        if event["status"] != "extracted":
+            return event
+        trigger = rebuilt(
+            trigger_for(
+                JobRef.from_dict(event["state"]["job"]), state=event["state"], deadline=event["deadline"]
+            )
+        )
+
+
 def test_serialize_round_trips_and_holds_no_secret(emulator: Any, hook: StitchConnectHook) -> None:
     trigger = trigger_for(start(hook), url="https://app.example/x", cancel_on_kill=False)
     again = rebuilt(trigger)
@@ -63,14 +81,22 @@ def test_serialize_round_trips_and_holds_no_secret(emulator: Any, hook: StitchCo
     assert again.retry_policy == FAST_RETRIES
 
 
-def test_too_short_poll_interval_is_refused() -> None:
-    job = JobRef(SHOP_DB, "shop_db", None, dt.datetime.now(dt.timezone.utc))
-    with pytest.raises(StitchConfigurationError, match="at least 20 s"):
-        StitchReplicationJobTrigger(job=job.to_dict(), poll_interval=1)
+async def test_the_extraction_milestone_ends_the_trigger_with_what_it_established(
+    emulator: Any, hook: StitchConnectHook
+) -> None:
+    """Our extraction seen completed: the trigger hands its state back, so the task defers again with it
+    in the trigger's kwargs (a later restart then cannot forget it)."""
+    scenario(emulator, durations={"preparation": 2000})
+    job = start(hook)
+    event = await first_event(trigger_for(job))
+    assert event["status"] == "extracted"
+    state = WaitState.from_dict(event["state"])
+    assert state.extraction is not None and state.extraction.job_name == job.job_name
+    assert state.loads_before is not None  # loads listed while our extraction still ran
 
 
 async def test_success_event_carries_the_result(emulator: Any, hook: StitchConnectHook) -> None:
-    event = await first_event(trigger_for(start(hook), url="https://app.example/s"))
+    event = await final_event(trigger_for(start(hook), url="https://app.example/s"))
     assert event["status"] == "succeeded"
     assert event["result"]["status"] == "succeeded" and event["result"]["url"] == "https://app.example/s"
     assert "succeeded" in event["message"]
@@ -82,22 +108,21 @@ async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConn
     job = start(hook)
     trigger = trigger_for(job)
     running = asyncio.create_task(first_event(trigger))
-    # Let it see the extraction finish, then the triggerer goes away mid-wait.
-    while trigger._last_progress.phase.value == "extracting":
-        await asyncio.sleep(0.05)
+    # The triggerer goes away mid-wait, before the extraction milestone.
+    await asyncio.sleep(0.05)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
     assert shared_poller.active_pollers() == []
     # A new triggerer rebuilds it from its kwargs alone and finishes the wait.
-    event = await first_event(rebuilt(trigger))
+    event = await final_event(rebuilt(trigger))
     assert event["status"] == "succeeded" and event["result"]["job_name"] == job.job_name
 
 
 async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, durations={"tap": 2000})
     began = time.monotonic()
-    event = await first_event(trigger_for(start(hook), deadline=time.time() + 0.8))
+    event = await final_event(trigger_for(start(hook), deadline=time.time() + 0.8))
     assert time.monotonic() - began < 3
     assert event["status"] == "timeout" and event["result"]["status"] == "extracting"
     assert "timed out while extracting" in event["message"]
@@ -109,7 +134,7 @@ async def test_fatal_error_ends_the_wait(emulator: Any, monkeypatch: pytest.Monk
     conn = json.loads(emulator.connection_uri)
     conn["password"] = "ac_revoked"
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
-    event = await first_event(trigger_for(job))
+    event = await final_event(trigger_for(job))
     assert event["status"] == "error" and "401" in event["message"]
     assert "ac_revoked" not in json.dumps(event)
 
@@ -131,13 +156,15 @@ async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
     scenario(emulator, durations={"tap": 2000})
     await trigger_for(start(hook), cancel_on_kill=False).on_kill()
     assert hook.list_extractions() == []  # still running: nothing stopped it
+    # A job this task only attached to is never stopped: it is someone else's.
+    attached = JobRef(SHOP_DB, "shop_db", None, dt.datetime.now(dt.timezone.utc), "")
+    await trigger_for(attached).on_kill()
+    assert hook.list_extractions() == []
     hook.stop_replication_job(SHOP_DB)
     scenario(emulator, durations={"preparation": 2000})
-    trigger = trigger_for(start(hook))
-    running = asyncio.create_task(first_event(trigger))
-    while trigger._last_progress.phase.value == "extracting":
-        await asyncio.sleep(0.05)
-    running.cancel()
+    event = await first_event(trigger_for(start(hook)))
+    assert event["status"] == "extracted"
+    trigger = trigger_for(start_ref(event), state=event["state"])
     await trigger.on_kill()  # past extraction: a DELETE would hit the next job, so none is sent
     assert int(emulator.admin.stats()["by_route"].get("DELETE /v4/sources/{source_id}/sync", 0)) == 1
 
@@ -146,34 +173,35 @@ async def test_many_waits_share_one_poller(emulator: Any, hook: StitchConnectHoo
     job = start(hook)
     triggers = [trigger_for(job) for _ in range(50)]
     before = emulator.admin.jobs_calls()
-    events = await asyncio.gather(*(first_event(t) for t in triggers))
+    events = await asyncio.gather(*(final_event(t) for t in triggers))
     assert {e["status"] for e in events} == {"succeeded"}
     assert len({json.dumps(e["result"], sort_keys=True) for e in events}) == 1
     calls = emulator.admin.jobs_calls() - before
-    # A handful of passes (extractions, then loads) and one log read, not 50 times that.
+    # A handful of passes (loads, then extractions) and one log read, not 50 times that; the waits
+    # that come back after the extraction milestone join again, still one poller.
     assert calls < 25, calls
 
 
-async def test_the_pass_that_sees_the_extraction_succeed_also_reads_the_loads(
+async def test_the_pass_that_sees_the_extraction_succeed_also_judges_the_loads(
     emulator: Any, hook: StitchConnectHook
 ) -> None:
     job = start(hook)
     emulator.admin.advance(1000)  # extraction and every load are done before the wait begins
     before = emulator.admin.stats()["by_route"]
-    event = await first_event(trigger_for(job, poll_interval=30.0))  # a second pass would come 30 s later
+    event = await first_event(trigger_for(job, poll_interval=6000.0))  # a second pass: 30 s later
     assert event["status"] == "succeeded"
     after = emulator.admin.stats()["by_route"]
 
     def calls(route: str) -> int:
         return int(after.get(route, 0)) - int(before.get(route, 0))
 
-    # One pass: extractions, then (the job's extraction having succeeded) loads in the same pass.
+    # One pass: loads, then extractions (ours completed), judged together; no milestone round trip.
     assert calls("GET /v4/{stitch_client_id}/extractions") == 1
     assert calls("GET /v4/{stitch_client_id}/loads") == 1
 
 
 def test_poll_interval_stretches_to_the_budget() -> None:
-    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1.0)
+    key = AccountKey("http://127.0.0.1", 1001, time_scale=1.0)
     poller = SharedPoller(key, StitchConnectHook())
     poller.subscribers.add(shared_poller.Subscription(poller, poll_interval=1.0))
     assert poller.interval() == budget_interval(1, share=PASS_BUDGET_SHARE)
@@ -200,7 +228,7 @@ def test_which_poll_errors_end_a_wait() -> None:
 async def test_a_listing_longer_than_the_whole_budget_still_gets_polled() -> None:
     # 31 pages of loads (3,100 stream rows) cost more than the 30 calls a window holds: the pass must
     # wait for an empty window and go ahead, not wait for room that can never exist.
-    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1_000_000.0)
+    key = AccountKey("http://127.0.0.1", 1001, time_scale=1_000_000.0)
     poller = SharedPoller(key, StitchConnectHook())
     await asyncio.wait_for(poller._spend(31), timeout=5)
     assert poller.stats.jobs_calls == 31
@@ -215,12 +243,12 @@ async def test_a_cancelled_wait_reading_the_log_does_not_cancel_the_others() -> 
             log_text = b'tap - INFO replicated 3 records from "orders" endpoint'
             return run_sync(operation, lambda request: ApiResponse(200, log_text), lambda seconds: None)
 
-    key = AccountKey("stitch_default", "http://127.0.0.1", 1001, time_scale=1_000_000.0)
+    key = AccountKey("http://127.0.0.1", 1001, time_scale=1_000_000.0)
     poller = SharedPoller(key, SlowLogHook())  # type: ignore[arg-type]
     first = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
     await asyncio.sleep(0.05)
     first.cancel()
-    assert await asyncio.wait_for(second, timeout=5) == ["orders"]
+    assert await asyncio.wait_for(second, timeout=5) == AwaitedStreams(("orders",), final=True)
     assert first.cancelled()

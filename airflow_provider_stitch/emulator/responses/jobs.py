@@ -92,7 +92,7 @@ async def stop_sync(source_id: str, request: Request, account: AuthedAccount) ->
                 f"No running job for client-id: {account.client_id}; connection-id: {source.id}",
             )
         return {"status": 200}
-    backend.engine.stop(job, backend.tick())
+    backend.engine.stop(job, backend.tick(), stopped_by="api")
     return {"status": 200}
 
 
@@ -121,7 +121,9 @@ async def extraction_logs(
     count_jobs_call(request, account)
     backend = backend_of(request)
     job = backend.engine.jobs.get(job_name)
-    if job is None or job.account.client_id != account.client_id:
+    # Right after completion the log object may not exist yet (scenario log_unavailable_for): Stitch
+    # then cannot tell the job from an unknown one.
+    if job is None or job.account.client_id != account.client_id or job.log_hidden:
         raise not_found(f"No extraction job {job_name} for client {account.client_id}")
     expires = int(time.time()) + LOG_URL_LIFETIME
     location = (
@@ -146,7 +148,7 @@ async def served_log(job_name: str, request: Request, backend: TickedBackend) ->
         )
         return Response(xml, status_code=403, media_type="application/xml")
     job = backend.engine.jobs.get(job_name)
-    if job is None:
+    if job is None or job.log_hidden:
         raise ApiError(404, "NoSuchKey", text=True)
     return PlainTextResponse(job.log_text())
 
