@@ -328,10 +328,10 @@ class ProgressLog:
 
 
 #: Statuses of a wait that are not phases of the job: the wait ran out of time, could not go on, or
-#: reached the moment worth persisting (our extraction seen completed).
+#: established something a restart could not learn again (``ReplicationWait.checkpoint``).
 TIMEOUT = "timeout"
 ERROR = "error"
-EXTRACTED = "extracted"
+CHECKPOINT = "checkpoint"
 
 
 def outcome_message(status: str, result: Mapping[str, Any], detail: str | None = None) -> str:
@@ -345,7 +345,7 @@ def outcome_message(status: str, result: Mapping[str, Any], detail: str | None =
         return f"Stitch job {job} on {source} timed out while {result.get('status')}: {reason}"
     if status == ERROR:
         return f"Waiting for Stitch job {job} on {source} failed while {result.get('status')}: {reason}"
-    if status == EXTRACTED:
+    if status == CHECKPOINT:
         return f"Stitch job {job} on {source}: {reason}"
     if status == Phase.UNKNOWN.value:
         return f"Stitch job {job} on {source} ended, but its outcome cannot be told: {reason}"

@@ -102,7 +102,8 @@ class WaitState:
     extraction: Extraction | None = None
     #: A newer job's row was seen before ours: ours ended, how is not knowable.
     replaced_by: str | None = None
-    #: Marks of our source's loads rows in the latest listing proven to precede our completion.
+    #: Marks of our source's loads rows in error in the latest listing proven to precede our
+    #: completion (None: no such listing yet). Only errors need telling apart.
     loads_before: dict[str, str] | None = None
     #: The earliest completion of a newer job on the source, seen after ours completed.
     newer_completed_at: dt.datetime | None = None
@@ -170,8 +171,15 @@ class ReplicationWait:
 
     @property
     def extraction_known(self) -> bool:
-        """Whether our extraction's outcome is established (the moment worth persisting)."""
         return self.state.extraction is not None
+
+    def checkpoint(self) -> tuple[object, ...]:
+        """What a restarted wait could not learn again: our extraction's row (a newer job may replace
+        it) and the earlier load errors seen before our extraction completed. When this changes, the
+        drivers persist the state (trigger kwargs, task state store)."""
+        state = self.state
+        errors = tuple(sorted((state.loads_before or {}).items()))
+        return (state.extraction.job_name if state.extraction else None, errors)
 
     def wants(self) -> Wants:
         state = self.state
@@ -226,7 +234,7 @@ class ReplicationWait:
                 state.loads_before = {
                     load.stream_name: load_mark(load)
                     for load in earlier_loads
-                    if load.source_name == state.job.source_name
+                    if load.source_name == state.job.source_name and load.error_state is not None
                 }
             return
         ours = state.extraction

@@ -31,8 +31,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_stitch.api import arguments
 from airflow_provider_stitch.api.budget import MIN_POLL_INTERVAL, budget_interval
 from airflow_provider_stitch.api.progress import (
+    CHECKPOINT,
     ERROR,
-    EXTRACTED,
     TIMEOUT,
     JobRef,
     Phase,
@@ -194,11 +194,11 @@ class _ReplicationWaitMixin:
         scale = self._time_scale()
         while True:
             driver = self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
-            known = wait.extraction_known
+            checkpoint = wait.checkpoint()
             while True:
                 progress = driver.poll_tolerantly()
-                if wait.extraction_known and not known:
-                    known = True
+                if wait.checkpoint() != checkpoint:
+                    checkpoint = wait.checkpoint()
                     save_wait_state(context, wait)
                 if progress.is_terminal:
                     break
@@ -247,7 +247,7 @@ class _ReplicationWaitMixin:
         status = str(event["status"])
         wait = ReplicationWait(WaitState.from_dict(event["state"]))
         deadline = event.get("deadline")
-        if status == EXTRACTED:
+        if status == CHECKPOINT:
             # Keep what the trigger established in its kwargs (and the task state store): a triggerer
             # restart after this point still knows our extraction's outcome.
             save_wait_state(context, wait)
@@ -362,6 +362,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     def submit_job(self, context: Context) -> Any:
         """Start the job; on "already running", attach to it (or fail, per ``if_running``)."""
         source = self._source or self._resolve_source()
+        first_listing: list[Extraction] | None = None
         for attempt in (1, 2):
             attempted_at = _now()
             try:
@@ -377,20 +378,27 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
                         f"A Stitch job is already running on source {source.label} (if_running='skip'); "
                         "not waiting for it."
                     ) from None
-                listed = self._extractions_at_attach()
-                job = attach_reference(
-                    source.id, source.name, attempted_at, listed, started_by_task=exc.after_ambiguous_failure
-                )
-                if job is None and attempt == 1:
-                    self.log.info(
-                        "The job on %s may have finished while we asked; asking Stitch to start one again",
-                        source.label,
+                if attempt == 1:
+                    first_listing = self._extractions_at_attach()
+                    job = attach_reference(
+                        source.id,
+                        source.name,
+                        attempted_at,
+                        first_listing,
+                        started_by_task=exc.after_ambiguous_failure,
                     )
-                    continue
-                if job is None:
-                    # "Already running" again: the row listed now completed before the job running now
-                    # (nobody starts and finishes a job between our two requests), so it is never ours.
-                    previous = source_row(source.id, listed)
+                    if job is None:
+                        self.log.info(
+                            "The job on %s may have finished while we asked; asking Stitch to start one "
+                            "again",
+                            source.label,
+                        )
+                        continue
+                else:
+                    # "Already running" again: the row listed after the first answer completed before
+                    # the job running now (whichever job that is), so it is never ours. Listing again
+                    # would race that job's own completion.
+                    previous = source_row(source.id, first_listing)
                     job = JobRef(
                         source.id,
                         source.name,

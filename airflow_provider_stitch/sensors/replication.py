@@ -7,7 +7,10 @@ run operator's: ``ReplicationProgress.to_result(...)``, the same in every mode.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +48,10 @@ __all__ = ["StitchReplicationJobSensor"]
 class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     """Wait until a Stitch replication job succeeded; fail with Stitch's reason if it failed.
 
+    :param job_reference: The job to wait for as the run operator's XCom ``stitch_job`` says it, e.g.
+        ``"{{ ti.xcom_pull(task_ids='start', key='stitch_job') }}"`` (a dict, or its rendered text).
+        The safest way: it also covers a start task that attached to a running job whose name is not
+        known yet (it names the job before that one, which is never taken for it). Templated.
     :param job_name: The job to wait for (``<client>.<source>.sync.<uuid>``), e.g.
         ``"{{ ti.xcom_pull(task_ids='start')['job_name'] }}"``. Its source is read from the name
         when ``source_id`` and ``source_name`` are not given. Templated.
@@ -68,6 +75,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = (
+        "job_reference",
         "job_name",
         "source_id",
         "source_name",
@@ -80,6 +88,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
+        job_reference: dict[str, Any] | str | None = None,
         job_name: str | None = None,
         source_id: int | str | None = None,
         source_name: str | None = None,
@@ -94,12 +103,23 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     ) -> None:
         poke_interval = check_poll_interval(poke_interval, "poke_interval")
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if not job_name and source_id in (None, "") and not source_name:
-            raise StitchConfigurationError("Give job_name, or the source (source_id or source_name).")
+        if job_reference is not None and (
+            job_name or source_id not in (None, "") or source_name or started_after
+        ):
+            raise StitchConfigurationError(
+                "job_reference names the job and its source: give it alone, without job_name, source_id, "
+                "source_name or started_after."
+            )
+        if job_reference is None and not job_name and source_id in (None, "") and not source_name:
+            raise StitchConfigurationError(
+                "Give job_reference (the run operator's XCom 'stitch_job'), job_name, or the source "
+                "(source_id or source_name)."
+            )
         if source_id not in (None, "") and source_name:
             raise StitchConfigurationError("Give source_id or source_name, not both.")
         if wait_for not in _WAIT_FOR:
             raise StitchConfigurationError(f"wait_for must be one of {_WAIT_FOR}; got {wait_for!r}")
+        self.job_reference = job_reference
         self.job_name = job_name
         self.source_id = source_id
         self.source_name = source_name
@@ -117,6 +137,8 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
     # --- what to wait for ---------------------------------------------------------------------------
 
     def _job(self, context: Context) -> JobRef:
+        if self.job_reference is not None:
+            return self._referenced_job()
         job_name = str(self.job_name).strip() if self.job_name not in (None, "") else None
         if job_name is not None and not is_job_name(job_name):
             raise StitchConfigurationError(
@@ -146,6 +168,33 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             self._since(context),
             # Only the user can tell the sensor that the named job is theirs to stop.
             started_by_task=bool(job_name) and self.cancel_on_kill,
+        )
+
+    def _referenced_job(self) -> JobRef:
+        reference: Any = self.job_reference
+        if isinstance(reference, str):
+            # Jinja renders the XCom dict as Python's repr unless the DAG renders native objects.
+            try:
+                reference = ast.literal_eval(reference.strip())
+            except (ValueError, SyntaxError):
+                try:
+                    reference = json.loads(reference)
+                except ValueError:
+                    reference = None
+        try:
+            job = JobRef.from_dict(reference) if isinstance(reference, dict) else None
+        except (KeyError, TypeError, ValueError):
+            job = None
+        if job is None:
+            raise StitchConfigurationError(
+                "job_reference must be the run operator's XCom 'stitch_job' (a dict with source_id and "
+                f"started_after); got {self.job_reference!r}"
+            )
+        self.source_id, self.source_name = job.source_id, None
+        source = self._resolve_source()
+        # Only the user can tell the sensor that the job is theirs to stop.
+        return dataclasses.replace(
+            job, source_name=source.name, started_by_task=job.started_by_task and self.cancel_on_kill
         )
 
     def _since(self, context: Context) -> dt.datetime:

@@ -5,15 +5,16 @@ not poll by itself: it subscribes to its account's
 :class:`~airflow_provider_stitch.triggers.shared_poller.SharedPoller` and feeds its
 :class:`~airflow_provider_stitch.api.wait.ReplicationWait` with each snapshot.
 
-What the wait has established travels in the ``state`` kwarg (a :class:`WaitState` dict). The moment
-worth keeping, our extraction seen completed, ends the trigger with an ``extracted`` event: the task
-resumes for a moment and defers again with the new state in the trigger's kwargs (stored by Airflow),
-so a triggerer restart after that point never forgets our extraction's outcome, even once a newer job
-has replaced its row in Stitch's extractions list.
+What the wait has established travels in the ``state`` kwarg (a :class:`WaitState` dict). When it
+establishes something a restart could not learn again (our extraction's row, which a newer job may
+replace; an earlier job's load error seen before our extraction completed), the trigger ends with a
+``checkpoint`` event: the task resumes for a moment and defers again with the new state in the
+trigger's kwargs (stored by Airflow). That happens once per job, twice on a source with a standing
+load error.
 
 Event payload (the same keys for every status)::
 
-    {"status": "succeeded" | "failed" | "cancelled" | "unknown" | "timeout" | "error" | "extracted",
+    {"status": "succeeded" | "failed" | "cancelled" | "unknown" | "timeout" | "error" | "checkpoint",
      "message": "<one line for the task log / exception>",
      "result": <ReplicationProgress.to_result(...): the task's XCom value>,
      "state": <WaitState.to_dict()>,
@@ -31,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_stitch.api.progress import (
+    CHECKPOINT,
     ERROR,
-    EXTRACTED,
     TIMEOUT,
     Phase,
     ProgressLog,
@@ -137,7 +138,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         key = AccountKey(settings.base_url, client_id, settings.time_scale)
         interval = self.poll_interval / settings.time_scale
         progress_log = ProgressLog()
-        extraction_known = self.wait.extraction_known
+        checkpoint = self.wait.checkpoint()
         async with subscribe(key, self._hook, interval, self.wait.wants().loads) as subscription:
             while True:
                 remaining = None if self.deadline is None else self.deadline - time.time()
@@ -161,8 +162,8 @@ class StitchReplicationJobTrigger(BaseTrigger):
                     self.log.info("%s", line)
                 if progress.is_terminal:
                     return self._event(progress.phase.value, progress)
-                if self.wait.extraction_known and not extraction_known:
-                    return self._event(EXTRACTED, progress)
+                if self.wait.checkpoint() != checkpoint:
+                    return self._event(CHECKPOINT, progress)
 
     async def _observe(self, snapshot: Snapshot, subscription: Subscription) -> ReplicationProgress:
         progress = self.wait.observe(

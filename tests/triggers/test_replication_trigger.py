@@ -64,7 +64,7 @@ async def final_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
     """Run the trigger, and the trigger the task would defer to after each ``extracted`` event."""
     while True:
         event = await first_event(trigger)
-        if event["status"] != "extracted":
+        if event["status"] != "checkpoint":
             return event
         trigger = rebuilt(
             trigger_for(
@@ -89,7 +89,7 @@ async def test_the_extraction_milestone_ends_the_trigger_with_what_it_establishe
     scenario(emulator, durations={"preparation": 2000})
     job = start(hook)
     event = await first_event(trigger_for(job))
-    assert event["status"] == "extracted"
+    assert event["status"] == "checkpoint"
     state = WaitState.from_dict(event["state"])
     assert state.extraction is not None and state.extraction.job_name == job.job_name
     assert state.loads_before is not None  # loads listed while our extraction still ran
@@ -163,7 +163,7 @@ async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
     hook.stop_replication_job(SHOP_DB)
     scenario(emulator, durations={"preparation": 2000})
     event = await first_event(trigger_for(start(hook)))
-    assert event["status"] == "extracted"
+    assert event["status"] == "checkpoint"
     trigger = trigger_for(start_ref(event), state=event["state"])
     await trigger.on_kill()  # past extraction: a DELETE would hit the next job, so none is sent
     assert int(emulator.admin.stats()["by_route"].get("DELETE /v4/sources/{source_id}/sync", 0)) == 1
