@@ -15,8 +15,9 @@ runs N benchmark-local loops making the same hook calls each on its own, the way
 by itself does.
 
 Time is compressed: the emulator runs at ``--scale`` times real speed and the waits use the same
-``time_scale``, so "10 minutes" last ``600/scale`` real seconds and every figure is reported in Stitch
-(emulated) time. Each run happens in its own subprocess so memory figures do not mix.
+``time_scale`` (the connection extra), so "10 minutes" last ``600/scale`` real seconds and every
+figure is reported in Stitch (emulated) time. Each run happens in its own subprocess so memory
+figures do not mix.
 
 Usage::
 
@@ -68,41 +69,48 @@ def jobs_calls(stats: dict[str, Any], client_id: int) -> int:
 
 
 async def naive_wait(job: Any, poll_interval: float, retry: dict[str, Any]) -> float:
-    """One wait polling by itself, with the same hook calls and the same progress rules."""
-    from airflow_provider_stitch.api.logs import stream_record_counts
-    from airflow_provider_stitch.api.progress import assess_progress, awaited_streams_from
+    """One wait polling by itself (one client, ``poll_interval`` real seconds), same wait rules."""
+    from airflow_provider_stitch.api import endpoints
+    from airflow_provider_stitch.api.wait import ReplicationWait
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
+    wait = ReplicationWait.start(job)
     async with StitchConnectHook(retry_policy=retry) as hook:
-        awaited: list[str] | None = None
         while True:
-            extractions = await hook.alist_extractions()
-            progress = assess_progress(job, extractions, awaited_streams=awaited)
-            if progress.needs_awaited_streams and progress.job_name:
-                counts = stream_record_counts(await hook.aget_extraction_logs(progress.job_name))
-                awaited = awaited_streams_from(counts, None)
-                progress = assess_progress(job, extractions, awaited_streams=awaited)
-            if progress.needs_loads:
-                progress = assess_progress(
-                    job, extractions, loads=await hook.alist_loads(), awaited_streams=awaited
-                )
+            wants = wait.wants()
+            loads = await hook.alist_loads() if wants.loads else None
+            extractions = await hook.alist_extractions() if wants.extractions else None
+            progress = wait.observe(
+                extractions=extractions, loads=loads, loads_listed_first=loads is not None
+            )
+            log_of = wait.wants().log_of
+            if log_of:
+                awaited = await hook.arun(endpoints.awaited_streams(1001, log_of, job.source_id))
+                progress = wait.observe(awaited=awaited)
             if progress.is_terminal:
                 return time.time()
             await asyncio.sleep(poll_interval)
 
 
 async def shared_wait(job: Any, poll_interval: float, scale: float, retry: dict[str, Any]) -> float:
+    """One deferred wait: the trigger, and the trigger the task defers to again after a checkpoint."""
+    from airflow_provider_stitch.api.wait import WaitState
     from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
 
-    trigger = StitchReplicationJobTrigger(
-        job=job.to_dict(),
-        poll_interval=poll_interval,
-        time_scale=scale,
-        stitch_client_id=1001,
-        retry_policy=retry,
-        deadline=time.time() + 3600 / scale,
-    )
-    event = await anext(trigger.run())
+    state = WaitState(job).to_dict()
+    deadline = time.time() + 3600 / scale
+    while True:
+        trigger = StitchReplicationJobTrigger(
+            state=state,
+            poll_interval=poll_interval,
+            stitch_client_id=1001,
+            retry_policy=retry,
+            deadline=deadline,
+        )
+        event = await anext(trigger.run())
+        if event.payload["status"] != "checkpoint":
+            break
+        state = event.payload["state"]
     if event.payload["status"] != "succeeded":
         raise RuntimeError(event.payload["message"])
     return time.time()
@@ -154,7 +162,8 @@ def one_run(mode: str, waits: int, jobs: int, scale: float) -> dict[str, Any]:
 
     async def all_waits() -> list[float]:
         if mode == "shared":
-            coros = [shared_wait(refs[i % jobs], interval, scale, retry) for i in range(waits)]
+            # The trigger's poll_interval is Stitch time: the connection's time_scale divides it.
+            coros = [shared_wait(refs[i % jobs], POLL_INTERVAL, scale, retry) for i in range(waits)]
         else:
             coros = [naive_wait(refs[i % jobs], interval, retry) for i in range(waits)]
         return await asyncio.gather(*coros)

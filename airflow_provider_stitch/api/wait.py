@@ -357,8 +357,10 @@ class ReplicationWait:
         for load in loads or ():
             if load.source_name == state.job.source_name and load.stream_name == name:
                 row = load
-        if row is None or row.error_state is None:
-            return StreamProgress(name, "waiting", row.last_batch_loaded_at if row is not None else None)
+        if row is None:
+            return StreamProgress(name, "waiting")
+        if row.error_state is None:
+            return StreamProgress(name, "waiting", row.last_batch_loaded_at, None, self._early(row))
         if state.loads_before is not None and state.loads_before.get(name) == load_mark(row):
             return StreamProgress(
                 name, "waiting", None, None, f"an earlier load error is still shown: {row.error_message}"
@@ -374,6 +376,21 @@ class ReplicationWait:
                 "with, so an earlier job's error cannot be ruled out)",
             )
         return StreamProgress(name, "failed", None, row.error_message)
+
+
+    def _early(self, row: Load) -> str | None:
+        """Say so when a stream's last batch landed while our extraction ran: Stitch's docs do not say
+        whether a long extraction loads batches before it completes; if it does, the stream's load can
+        never be told from an earlier job's, and the wait runs to its deadline saying why."""
+        ours, loaded_at = self.state.extraction, row.last_batch_loaded_at
+        if ours is None or loaded_at is None or ours.start_time is None or ours.completion_time is None:
+            return None
+        if at_second(ours.start_time) <= at_second(loaded_at) < at_second(ours.completion_time):
+            return (
+                f"last loaded during our extraction ({format_timestamp(loaded_at)}, before it completed "
+                f"at {format_timestamp(ours.completion_time)}); its next load counts"
+            )
+        return None
 
 
 def _created_after(row: Extraction, ours: Extraction) -> bool:

@@ -307,6 +307,10 @@ class SharedPoller:
                     continue  # the wait reading the log was cancelled, not this one: read it again
                 raise
 
+    def cached_logs(self) -> int:
+        """How many jobs' log answers the poller remembers (at most ``LOG_CACHE_SIZE``)."""
+        return len(self._awaited)
+
     def _forget(self, job_name: str, future: asyncio.Future[AwaitedStreams]) -> None:
         if self._awaited.get(job_name) is future:
             del self._awaited[job_name]

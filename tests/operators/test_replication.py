@@ -1,11 +1,6 @@
 """Run a replication job and wait for it, in every mode, against the emulator over loopback.
 
-Modes:
-* ``blocking``: the run operator waits in its worker (``deferrable=False``).
-* ``reschedule``: the run operator only starts the job; a sensor in reschedule mode waits for it, each
-  poke by a new sensor instance (as Airflow runs a rescheduled sensor), so no state survives a poke.
-* ``deferrable``: the run operator defers; the trigger (rebuilt from ``serialize()``, as the triggerer
-  does) is driven to its event, then ``execute_complete`` runs.
+Modes: see ``tests/support/replication_modes.py`` (blocking, reschedule sensor, deferrable).
 
 The connection's ``time_scale`` extra is 200 (fixture ``emulator``: poll 20 s -> 0.1 s, budget window 3 s,
 timeouts divided by 200) against the emulator at speed 20 with one-second phases, so a whole job takes
@@ -20,15 +15,24 @@ import importlib.util
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import (
-    AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
+)
+from replication_modes import (
+    MODES,
+    ONE_SECOND,
+    SLOW_EXTRACTION,
+    defer_and_resume,
+    run_in_mode,
+    run_op,
+    sense_rescheduled,
+    stopped_by,
 )
 from replication_support import (
     FAST_RETRIES,
@@ -36,7 +40,6 @@ from replication_support import (
     STREAMS,
     TaskStateStore,
     make_context,
-    resume_deferrals,
     scenario,
 )
 
@@ -49,73 +52,6 @@ from airflow_provider_stitch.operators.replication import (
     StitchStopReplicationJobOperator,
 )
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
-
-FAST = {"poll_interval": 20}
-#: Wait timeouts are in Stitch time: 200 s is one real second at the tests' time scale.
-ONE_SECOND = 200
-MODES = ["blocking", "reschedule", "deferrable"]
-SLOW_EXTRACTION = {"durations": {"tap": 2000}}  # 100 s at speed 20: still extracting when we give up
-
-
-def run_op(**kwargs: Any) -> StitchRunReplicationJobOperator:
-    params: dict[str, Any] = {"task_id": "replicate", "source_id": SHOP_DB, "http_retry_policy": FAST_RETRIES}
-    params.update(FAST)
-    params.update(kwargs)
-    return StitchRunReplicationJobOperator(**params)
-
-
-def defer_and_resume(task: Any, context: dict[str, Any]) -> Any:
-    with pytest.raises(TaskDeferred) as deferred:
-        task.execute(context)
-    return resume_deferrals(task, context, deferred.value)
-
-
-def sense_rescheduled(make_sensor: Callable[[], StitchReplicationJobSensor], context: dict[str, Any]) -> Any:
-    """Run a reschedule-mode sensor to its end: a new instance per poke, as Airflow does."""
-    ti = context["ti"]
-    while True:
-        try:
-            return make_sensor().execute(context)
-        except AirflowRescheduleException as reschedule:
-            ti.first_reschedule = ti.first_reschedule or dt.datetime.now(dt.timezone.utc)
-            time.sleep(
-                max(0.0, (reschedule.reschedule_date - dt.datetime.now(dt.timezone.utc)).total_seconds())
-            )
-
-
-def run_in_mode(mode: str, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Run the job in ``mode`` and return the XCom value (or raise the task's exception)."""
-    context = context or make_context()
-    if mode == "blocking":
-        return run_op(deferrable=False, **kwargs).execute(context)  # type: ignore[no-any-return]
-    if mode == "deferrable":
-        return defer_and_resume(run_op(deferrable=True, **kwargs), context)  # type: ignore[no-any-return]
-    timeout = kwargs.pop("timeout", 60 * ONE_SECOND) / ONE_SECOND  # the sensor's timeout is real time
-    started = run_op(wait_for_completion=False, **kwargs).execute(context)
-    job = context["ti"].xcoms[JOB_XCOM_KEY]
-
-    def sensor() -> StitchReplicationJobSensor:
-        return StitchReplicationJobSensor(
-            task_id="wait",
-            job_name=started["job_name"],
-            source_id=started["source_id"],
-            started_after=job["started_after"],
-            wait_for=kwargs.get("wait_for", "loads"),
-            mode="reschedule",
-            poke_interval=20,
-            timeout=timeout,
-            cancel_on_kill=kwargs.get("cancel_on_kill", True),
-            http_retry_policy=FAST_RETRIES,
-        )
-
-    return sense_rescheduled(sensor, context)  # type: ignore[no-any-return]
-
-
-def stopped_by(hook: StitchConnectHook) -> str | None:
-    """The description of the shop_db row if its last job was stopped ("Terminated")."""
-    rows = [row for row in hook.list_extractions() if row.source_id == SHOP_DB]
-    return rows[0].tap_description if rows else None
-
 
 # --- outcomes -----------------------------------------------------------------------------------
 
