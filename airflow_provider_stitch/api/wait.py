@@ -377,7 +377,6 @@ class ReplicationWait:
             )
         return StreamProgress(name, "failed", None, row.error_message)
 
-
     def _early(self, row: Load) -> str | None:
         """Say so when a stream's last batch landed while our extraction ran: Stitch's docs do not say
         whether a long extraction loads batches before it completes; if it does, the stream's load can
