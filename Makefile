@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench clean
+.PHONY: test lint typecheck unit soak demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ unit: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test: lint typecheck unit
+
+# The generated busy-source scenarios with many more seeds than `make test` runs (200): about 20 min.
+SOAK_SEEDS ?= 3000
+soak: $(STAMP)
+	STITCH_SCENARIOS=$(SOAK_SEEDS) STITCH_SCENARIO_FIRST_SEED=$${STITCH_SCENARIO_FIRST_SEED:-100000} \
+		$(BIN)/pytest tests/scenarios -q -p no:cacheprovider
 
 # Shared vs naive trigger polling against the in-process emulator (about 2 minutes; not part of test).
 bench: $(STAMP)

@@ -24,7 +24,8 @@ The rules (docs/replication.md states them for users):
    completion time (second precision). Once established, final.
 3. **Whose error.** Every loads listing taken before an extractions listing that still shows our job
    running is a *baseline*. A stream row in error that is identical to the baseline was there before our
-   extraction completed: not ours (the stream keeps waiting; the reason names it). An error that differs
+   extraction completed: not ours (the stream keeps waiting; the reason names it), until it is the only
+   thing left for :data:`STALE_ERROR_GRACE` after every other stream loaded. An error that differs
    is ours, unless a newer job's extraction has completed by then: that load attempt may be the newer
    job's, so the outcome is ``unknown``. Without any baseline an error is taken as ours, and the reason
    says that it could not be compared.
@@ -38,7 +39,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,13 @@ from airflow_provider_stitch.api.progress import (
     extraction_outcome,
     find_our_extraction,
 )
+
+#: Seconds (Stitch time) a stream may keep showing the load error it had before our extraction completed,
+#: once every other awaited stream has loaded, before the wait takes it for ours: the same error
+#: repeated (a destination permission, say) cannot be told from the old one, and waiting for the
+#: deadline (24 h by default) would hide it. A table loading more than this much slower than the
+#: others while an old error stands is failed too; the reason says why.
+STALE_ERROR_GRACE = 30 * 60.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,8 @@ class WaitState:
     awaited: AwaitedStreams | None = None
     #: Streams established as loaded with our data: stream -> last_batch_loaded_at. Final.
     loaded: dict[str, dt.datetime] = field(default_factory=dict)
+    #: When (epoch seconds, our clock) only streams still showing their pre-completion error were left.
+    stale_since: float | None = None
     #: Set for a try that reconnected to an earlier try's job: if that job ends without landing its
     #: data, the try starts a new one (a clear or a retry means "run again").
     restart_if_unsuccessful: bool = False
@@ -124,6 +135,7 @@ class WaitState:
             "newer_completed_at": format_timestamp(self.newer_completed_at),
             "awaited": self.awaited.to_dict() if self.awaited is not None else None,
             "loaded": {k: format_timestamp(v) for k, v in self.loaded.items()},
+            "stale_since": self.stale_since,
             "restart_if_unsuccessful": self.restart_if_unsuccessful,
         }
 
@@ -148,6 +160,7 @@ class WaitState:
             newer_completed_at=parse_timestamp(data.get("newer_completed_at")),
             awaited=AwaitedStreams.from_dict(awaited) if isinstance(awaited, Mapping) else None,
             loaded=loaded,
+            stale_since=float(data["stale_since"]) if data.get("stale_since") is not None else None,
             restart_if_unsuccessful=bool(data.get("restart_if_unsuccessful")),
         )
 
@@ -155,8 +168,13 @@ class WaitState:
 class ReplicationWait:
     """Feed it snapshots with :meth:`observe`; it answers where our job is (see the module docstring)."""
 
-    def __init__(self, state: WaitState) -> None:
+    def __init__(
+        self, state: WaitState, *, time_scale: float = 1.0, clock: Callable[[], float] = time.time
+    ) -> None:
         self.state = state
+        #: Against the emulator (connection extra ``time_scale``), our seconds are this many of Stitch's.
+        self.time_scale = time_scale
+        self.clock = clock
         #: The latest loads listing (not persisted: a restarted wait lists loads again).
         self._loads: tuple[Load, ...] | None = None
         self.progress = self._decide()
@@ -313,6 +331,20 @@ class ReplicationWait:
             return ReplicationProgress(
                 Phase.FAILED, job, f"loading failed for {detail}", extraction=row, streams=streams
             )
+        stale = [s for s in streams if s.status == "waiting" and s.error is not None]
+        if stale and len(done) + len(stale) == len(streams) and self._stale_for_too_long():
+            detail = "; ".join(f"{s.name}: {s.error}" for s in stale)
+            minutes = STALE_ERROR_GRACE / 60
+            streams = tuple(dataclasses.replace(s, status="failed") if s in stale else s for s in streams)
+            return ReplicationProgress(
+                Phase.FAILED,
+                job,
+                f"loading failed for {detail} (the error shown before our extraction completed still "
+                f"stands {minutes:g} minutes after every other stream loaded; Stitch's loads carry no job "
+                "name, so the same error repeated cannot be told from the old one)",
+                extraction=row,
+                streams=streams,
+            )
         if unclear:
             detail = "; ".join(f"{s.name}: {s.error}" for s in unclear)
             return ReplicationProgress(
@@ -363,7 +395,11 @@ class ReplicationWait:
             return StreamProgress(name, "waiting", row.last_batch_loaded_at, None, self._early(row))
         if state.loads_before is not None and state.loads_before.get(name) == load_mark(row):
             return StreamProgress(
-                name, "waiting", None, None, f"an earlier load error is still shown: {row.error_message}"
+                name,
+                "waiting",
+                None,
+                row.error_message,
+                f"an earlier load error is still shown: {row.error_message}",
             )
         if state.newer_completed_at is not None:
             return StreamProgress(name, "unclear", None, row.error_message)
@@ -376,6 +412,14 @@ class ReplicationWait:
                 "with, so an earlier job's error cannot be ruled out)",
             )
         return StreamProgress(name, "failed", None, row.error_message)
+
+    def _stale_for_too_long(self) -> bool:
+        """Whether only streams showing their pre-completion error are left, for ``STALE_ERROR_GRACE``
+        seconds of Stitch time (our clock, times the time scale) since that was first seen."""
+        now = self.clock()
+        if self.state.stale_since is None:
+            self.state.stale_since = now
+        return (now - self.state.stale_since) * self.time_scale >= STALE_ERROR_GRACE
 
     def _early(self, row: Load) -> str | None:
         """Say so when a stream's last batch landed while our extraction ran: Stitch's docs do not say

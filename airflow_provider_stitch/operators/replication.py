@@ -253,7 +253,7 @@ class _ReplicationWaitMixin:
             save_wait_state(context, wait)
             self._defer_wait(wait, deadline)
         if status == TIMEOUT:
-            return self._timed_out(wait, dict(event["result"]), event.get("message"))
+            return self._timed_out(wait, dict(event["result"]))
         if status == ERROR:
             raise StitchReplicationError(str(event.get("message")), result=dict(event["result"]))
         self.log.info("%s", outcome_message(status, event["result"]))

@@ -60,6 +60,7 @@ class BlockingWaitDriver:
     def __init__(self, hook: StitchConnectHook, wait: ReplicationWait, log: Any) -> None:
         self.hook = hook
         self.wait = wait
+        wait.time_scale = hook.settings.time_scale
         self.log = log
         self.calls_last_poll = 0
         self._progress_log = ProgressLog()

@@ -136,6 +136,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         except Exception as exc:
             return self._event(ERROR, self.wait.progress, str(exc))
         key = AccountKey(settings.base_url, client_id, settings.time_scale)
+        self.wait.time_scale = settings.time_scale
         interval = self.poll_interval / settings.time_scale
         progress_log = ProgressLog()
         checkpoint = self.wait.checkpoint()

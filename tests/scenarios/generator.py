@@ -14,9 +14,10 @@ STREAMS = ("customers", "orders", "products")
 MODES = ("blocking", "deferrable", "sensor")
 
 #: Stitch seconds per phase of every job in a scenario (the emulator divides them by its speed). The
-#: tap is long enough (over a second of wall time at speed 20) that an earlier job's loads and our
-#: extraction's completion never share one of Stitch's second-precision timestamps.
-DURATIONS = {"discovery": 1, "tap": 24, "target": 2, "preparation": 4, "load": 2}
+#: tap is long enough (1.8 s of wall time at speed 20) that an earlier job's loads and our extraction's
+#: completion never share one of Stitch's second-precision timestamps, and that a sensor's first poke,
+#: even on a loaded machine, comes before our extraction completes (so it has a loads baseline).
+DURATIONS = {"discovery": 1, "tap": 36, "target": 2, "preparation": 4, "load": 2}
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def violations(run: Run) -> list[str]:
         job = truth.get(job_name or expected or "")
         # The job must not have ended (seen by a poll, at Stitch's second precision) before the wait
         # gave up; a job the task stopped itself at its deadline ended because of the timeout.
-        gave_up = _second_iso(run.ended - 2 * POLL_S - 1.0)
+        gave_up = _second_iso(run.ended - 2 * POLL_S - 2.0)
         finished = (
             job is not None
             and job.get("finished_at")
