@@ -27,8 +27,9 @@ The rules (docs/replication.md states them for users):
    extraction completed: not ours (the stream keeps waiting; the reason names it), until it is the only
    thing left for :data:`STALE_ERROR_GRACE` after every other stream loaded. An error that differs
    is ours, unless a newer job's extraction has completed by then: that load attempt may be the newer
-   job's, so the outcome is ``unknown``. Without any baseline an error is taken as ours, and the reason
-   says that it could not be compared.
+   job's, so the outcome is ``unknown``. A wait that began after our completion takes its first loads
+   listing as the baseline (an error there may be an earlier job's, or ours: it waits under the same
+   grace, so the verdict is right, only later).
 4. **Which streams.** The streams our log shows with records; until the log can be read (it may 404
    right after completion) the selected streams stand in, and the log is asked again on the next poll.
 """
@@ -114,6 +115,8 @@ class WaitState:
     #: Marks of our source's loads rows in error in the latest listing proven to precede our
     #: completion (None: no such listing yet). Only errors need telling apart.
     loads_before: dict[str, str] | None = None
+    #: The baseline is the first listing after our completion (the wait began too late for one before).
+    baseline_after_completion: bool = False
     #: The earliest completion of a newer job on the source, seen after ours completed.
     newer_completed_at: dt.datetime | None = None
     awaited: AwaitedStreams | None = None
@@ -132,6 +135,7 @@ class WaitState:
             "extraction": dict(self.extraction.raw) if self.extraction is not None else None,
             "replaced_by": self.replaced_by,
             "loads_before": dict(self.loads_before) if self.loads_before is not None else None,
+            "baseline_after_completion": self.baseline_after_completion,
             "newer_completed_at": format_timestamp(self.newer_completed_at),
             "awaited": self.awaited.to_dict() if self.awaited is not None else None,
             "loaded": {k: format_timestamp(v) for k, v in self.loaded.items()},
@@ -157,6 +161,7 @@ class WaitState:
             loads_before={str(k): str(v) for k, v in loads_before.items()}
             if isinstance(loads_before, Mapping)
             else None,
+            baseline_after_completion=bool(data.get("baseline_after_completion")),
             newer_completed_at=parse_timestamp(data.get("newer_completed_at")),
             awaited=AwaitedStreams.from_dict(awaited) if isinstance(awaited, Mapping) else None,
             loaded=loaded,
@@ -277,6 +282,15 @@ class ReplicationWait:
             or outcome[0] is not Phase.SUCCEEDED
         ):
             return
+        if state.loads_before is None:
+            # No listing proved older than our completion (the wait began after it): what this first
+            # look shows in error may be an earlier job's, so it is the baseline, marked as such.
+            state.loads_before = {
+                load.stream_name: load_mark(load)
+                for load in rows
+                if load.source_name == state.job.source_name and load.error_state is not None
+            }
+            state.baseline_after_completion = True
         completed = at_second(ours.completion_time)
         for load in rows:
             if load.source_name != state.job.source_name or load.stream_name in state.loaded:
@@ -394,23 +408,15 @@ class ReplicationWait:
         if row.error_state is None:
             return StreamProgress(name, "waiting", row.last_batch_loaded_at, None, self._early(row))
         if state.loads_before is not None and state.loads_before.get(name) == load_mark(row):
-            return StreamProgress(
-                name,
-                "waiting",
-                None,
-                row.error_message,
-                f"an earlier load error is still shown: {row.error_message}",
+            seen = (
+                "already shown when this wait first looked, after our extraction completed (it may be an "
+                "earlier job's)"
+                if state.baseline_after_completion
+                else "an earlier load error is still shown"
             )
+            return StreamProgress(name, "waiting", None, row.error_message, f"{seen}: {row.error_message}")
         if state.newer_completed_at is not None:
             return StreamProgress(name, "unclear", None, row.error_message)
-        if state.loads_before is None:
-            return StreamProgress(
-                name,
-                "failed",
-                None,
-                f"{row.error_message} (no loads listing from before our extraction completed to compare "
-                "with, so an earlier job's error cannot be ruled out)",
-            )
         return StreamProgress(name, "failed", None, row.error_message)
 
     def _stale_for_too_long(self) -> bool:

@@ -174,7 +174,12 @@ def test_null_loaded_at_without_error_is_waiting() -> None:
 def test_error_state_fails_with_warehouse_message() -> None:
     error = {"notification_data": {"warehouse_message": "permission denied for schema shop_db", "error": "X"}}
     rows = [load("customers", 35), load("orders", None, error=error)]
-    progress = assess_progress(job(), [extraction()], loads=rows, awaited_streams=["customers", "orders"])
+    wait = ReplicationWait.start(job())
+    # Seen running with clean loads first: the error that appears after is our load attempt's.
+    wait.observe(extractions=[], loads=[load("orders", -100)], loads_listed_first=True)
+    progress = wait.observe(
+        extractions=[extraction()], loads=rows, awaited=AwaitedStreams(("customers", "orders"), True)
+    )
     assert progress.phase is Phase.FAILED
     assert "orders: permission denied for schema shop_db" in progress.reason
 

@@ -64,10 +64,17 @@ def test_an_error_that_differs_from_the_baseline_is_ours() -> None:
     assert progress.phase is Phase.FAILED and "permission denied" in progress.reason
 
 
-def test_without_a_baseline_an_error_is_ours_and_the_reason_says_it_could_not_compare() -> None:
+def test_a_wait_begun_after_completion_takes_its_first_look_as_the_baseline() -> None:
     wait = ReplicationWait.start(job())
-    progress = wait.observe(extractions=[extraction()], loads=[load("customers", None, EARLIER)], awaited=ALL)
-    assert progress.phase is Phase.FAILED and "cannot be ruled out" in progress.reason
+    first = [load("customers", None, EARLIER), load("orders", 35), load("products", 36)]
+    progress = wait.observe(extractions=[extraction()], loads=first, awaited=ALL)
+    customers = next(s for s in progress.streams if s.name == "customers")
+    assert progress.phase is Phase.LOADING and "first looked" in (customers.detail or "")
+    # It loads: ours landed. An error that changes afterwards is a new attempt: ours.
+    assert wait.observe(loads=[load("customers", 40), *first[1:]]).phase is Phase.SUCCEEDED
+    other = ReplicationWait.start(job())
+    other.observe(extractions=[extraction()], loads=first, awaited=ALL)
+    assert other.observe(loads=[load("customers", None, OURS), *first[1:]]).phase is Phase.FAILED
 
 
 def test_an_error_after_a_newer_job_completed_may_be_the_newer_jobs() -> None:
