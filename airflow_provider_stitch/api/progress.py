@@ -46,8 +46,9 @@ class WaitFor(str, enum.Enum):
     LOADS = "loads"
 
 
-#: Tolerance for the clocks of Airflow and Stitch disagreeing, wherever our clock meets Stitch's.
-CLOCK_SKEW_MARGIN = dt.timedelta(seconds=120)
+#: Tolerance for the clocks of Airflow and Stitch disagreeing, wherever our clock meets Stitch's (both
+#: NTP-synchronised hosts, as any TLS client must be). Larger would hide newer jobs from attached waits.
+CLOCK_SKEW_MARGIN = dt.timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ def find_our_extraction(job: JobRef, extractions: Iterable[Extraction]) -> tuple
         if job.previous_job_name is not None:
             if row.job_name == job.previous_job_name:
                 return None, False
-            created = job_created_at(row.job_name)
+            # The job we attached to was running when we attached: a row created later is a newer job.
+            created = job_created_at(row.job_name) or row.start_time
             if created is not None and created > since + CLOCK_SKEW_MARGIN:
                 return row, True
             return row, False
@@ -282,10 +284,11 @@ def extraction_outcome(row: Extraction) -> tuple[Phase, str] | None:
         return Phase.CANCELLED, "the extraction was stopped (Terminated)"
     if all(status == 0 for status in statuses.values()):
         return Phase.SUCCEEDED, "extraction completed"
-    if row.completion_time is not None and all(status is None for status in statuses.values()):
-        # Completed with no status and no "Terminated": not a documented shape; treat as failed, not
-        # as running, so the wait ends instead of running into its deadline.
-        return Phase.FAILED, "Stitch reported the extraction complete without exit statuses"
+    if row.completion_time is not None:
+        # Completed with statuses missing and no "Terminated": not a documented shape; treat it as
+        # failed, not as running, so the wait ends instead of running into its deadline.
+        missing = ", ".join(step for step, status in statuses.items() if status is None)
+        return Phase.FAILED, f"Stitch reported the extraction complete without exit statuses for {missing}"
     return None
 
 

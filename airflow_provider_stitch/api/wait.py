@@ -201,8 +201,8 @@ class ReplicationWait:
         it) and the earlier load errors seen before our extraction completed. When this changes, the
         drivers persist the state (trigger kwargs, task state store)."""
         state = self.state
-        errors = tuple(sorted((state.loads_before or {}).items()))
-        return (state.extraction.job_name if state.extraction else None, errors)
+        baseline = None if state.loads_before is None else tuple(sorted(state.loads_before.items()))
+        return (state.extraction.job_name if state.extraction else None, baseline)
 
     def wants(self) -> Wants:
         state = self.state
@@ -329,7 +329,7 @@ class ReplicationWait:
                 extraction=row,
             )
         awaited = sorted(set(state.awaited.streams))
-        if not awaited:
+        if not awaited and state.awaited.final:
             return ReplicationProgress(
                 Phase.SUCCEEDED,
                 job,
@@ -372,15 +372,6 @@ class ReplicationWait:
         if len(done) == len(streams) and state.awaited.final:
             return ReplicationProgress(
                 Phase.SUCCEEDED, job, "every awaited stream loaded", extraction=row, streams=streams
-            )
-        if len(done) == len(streams):
-            # Every selected stream loaded: a superset of what the log would name.
-            return ReplicationProgress(
-                Phase.SUCCEEDED,
-                job,
-                "every selected stream loaded (the log was not readable yet)",
-                extraction=row,
-                streams=streams,
             )
         if loads is None and not done:
             return ReplicationProgress(

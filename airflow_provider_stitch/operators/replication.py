@@ -180,7 +180,9 @@ class _ReplicationWaitMixin:
         if url:
             self.log.info("Stitch source page: %s", url)
 
-    def _restart(self, context: Context, wait: ReplicationWait) -> ReplicationWait | None:
+    def _restart(
+        self, context: Context, wait: ReplicationWait, deadline: float | None
+    ) -> ReplicationWait | None:
         """A new wait when ``wait`` ended without its data and the task should run again; else None."""
         return None
 
@@ -208,7 +210,9 @@ class _ReplicationWaitMixin:
                     return self._timed_out(wait, progress.to_result(stitch_client_id=client_id, url=url))
                 time.sleep(pause)
             result = progress.to_result(stitch_client_id=client_id, url=url)
-            restarted = self._restart(context, wait) if progress.phase is not Phase.SUCCEEDED else None
+            restarted = (
+                self._restart(context, wait, deadline) if progress.phase is not Phase.SUCCEEDED else None
+            )
             if restarted is None:
                 return raise_for_outcome(progress, result)
             wait = restarted
@@ -256,10 +260,14 @@ class _ReplicationWaitMixin:
             return self._timed_out(wait, dict(event["result"]))
         if status == ERROR:
             raise StitchReplicationError(str(event.get("message")), result=dict(event["result"]))
-        self.log.info("%s", outcome_message(status, event["result"]))
-        if wait.progress.phase is not Phase.SUCCEEDED and (restarted := self._restart(context, wait)):
+        # The trigger's verdict: a wait rebuilt from its state lacks the loads it judged them by.
+        result = dict(event["result"])
+        if status == Phase.SUCCEEDED.value:
+            self.log.info("%s", outcome_message(status, result))
+            return result
+        if restarted := self._restart(context, wait, deadline):
             self._defer_wait(restarted, deadline)
-        return raise_for_outcome(wait.progress, dict(event["result"]))
+        raise StitchReplicationError(outcome_message(status, result), result=result)
 
 
 class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, BaseOperator):
@@ -486,8 +494,14 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
         return self._result
 
-    def _restart(self, context: Context, wait: ReplicationWait) -> ReplicationWait | None:
+    def _restart(
+        self, context: Context, wait: ReplicationWait, deadline: float | None
+    ) -> ReplicationWait | None:
         if not wait.state.restart_if_unsuccessful:
+            return None
+        real_interval = self.poll_interval / self._time_scale()
+        if deadline is not None and deadline - time.time() < 2 * real_interval:
+            # No time left for a new job to land: report how the reconnected one ended instead.
             return None
         self.log.info(
             "The Stitch job this try reconnected to ended %s (%s); starting a new job, as a retry or a "

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_stitch.api.job_names import is_job_name, job_created_at, source_id_from_job_name
 from airflow_provider_stitch.api.objects import parse_timestamp
-from airflow_provider_stitch.api.progress import JobRef, WaitFor
+from airflow_provider_stitch.api.progress import TIMEOUT, JobRef, WaitFor, outcome_message
 from airflow_provider_stitch.api.retry import RetryPolicy
 from airflow_provider_stitch.api.wait import ReplicationWait
 from airflow_provider_stitch.exceptions import StitchConfigurationError
@@ -176,7 +176,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             # Jinja renders the XCom dict as Python's repr unless the DAG renders native objects.
             try:
                 reference = ast.literal_eval(reference.strip())
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 try:
                     reference = json.loads(reference)
                 except ValueError:
@@ -185,10 +185,10 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             job = JobRef.from_dict(reference) if isinstance(reference, dict) else None
         except (KeyError, TypeError, ValueError):
             job = None
-        if job is None:
+        if job is None or (job.job_name is not None and not is_job_name(job.job_name)):
             raise StitchConfigurationError(
-                "job_reference must be the run operator's XCom 'stitch_job' (a dict with source_id and "
-                f"started_after); got {self.job_reference!r}"
+                "job_reference must be the run operator's XCom 'stitch_job' (a dict with source_id, "
+                f"started_after and a Stitch job name or null); got {self.job_reference!r}"
             )
         self.source_id, self.source_name = job.source_id, None
         source = self._resolve_source()
@@ -264,6 +264,15 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         client_id, url = self._link
         result = progress.to_result(stitch_client_id=client_id, url=url)
         return PokeReturnValue(True, raise_for_outcome(progress, result))
+
+    def _timed_out(self, wait: ReplicationWait, result: dict[str, Any], detail: str | None = None) -> Any:
+        """The deferred sensor's deadline: the same exception as a poke or reschedule sensor's timeout
+        (so ``soft_fail`` and retries behave alike in every mode), after stopping the job if ours."""
+        stopped = self.cancel_on_kill and stop_if_ours_and_extracting(
+            self._hook(), wait, "Sensor timed out", self.log
+        )
+        message = outcome_message(TIMEOUT, result, detail or "no outcome by the sensor's timeout")
+        raise AirflowSensorTimeout(message + ("; the job was stopped" if stopped else ""))
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._driver is not None:

@@ -9,8 +9,8 @@ What the wait has established travels in the ``state`` kwarg (a :class:`WaitStat
 establishes something a restart could not learn again (our extraction's row, which a newer job may
 replace; an earlier job's load error seen before our extraction completed), the trigger ends with a
 ``checkpoint`` event: the task resumes for a moment and defers again with the new state in the
-trigger's kwargs (stored by Airflow). That happens once per job, twice on a source with a standing
-load error.
+trigger's kwargs (stored by Airflow): when the first loads baseline is taken, when our
+extraction is seen completed, and when the earlier load errors in the baseline change.
 
 Event payload (the same keys for every status)::
 
@@ -152,7 +152,11 @@ class StitchReplicationJobTrigger(BaseTrigger):
                 try:
                     if snapshot.error is not None:
                         raise snapshot.error
-                    progress = await self._observe(snapshot, subscription)
+                    remaining = None if self.deadline is None else max(0.0, self.deadline - time.time())
+                    # A log read waits for budget and retries: never past the deadline.
+                    progress = await asyncio.wait_for(self._observe(snapshot, subscription), remaining)
+                except TimeoutError:
+                    continue
                 except Exception as exc:
                     if poll_error_is_fatal(exc):
                         return self._event(ERROR, self.wait.progress, str(exc))

@@ -45,10 +45,6 @@ def trigger_for(job: JobRef, wait_for: str = "loads", **kwargs: Any) -> StitchRe
     return StitchReplicationJobTrigger(**params)
 
 
-def start_ref(event: dict[str, Any]) -> JobRef:
-    return JobRef.from_dict(event["state"]["job"])
-
-
 def rebuilt(trigger: StitchReplicationJobTrigger) -> StitchReplicationJobTrigger:
     """What a triggerer does after a restart: import the class path, pass the (JSON) kwargs back."""
     classpath, kwargs = trigger.serialize()
@@ -60,17 +56,33 @@ async def first_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
     return (await anext(trigger.run())).payload  # type: ignore[no-any-return]
 
 
+def deferred_again(
+    trigger: StitchReplicationJobTrigger, event: dict[str, Any]
+) -> StitchReplicationJobTrigger:
+    """The trigger the task defers to after a ``checkpoint`` event: the same, with the new state."""
+    _, kwargs = trigger.serialize()
+    return StitchReplicationJobTrigger(**json.loads(json.dumps({**kwargs, "state": event["state"]})))
+
+
 async def final_event(trigger: StitchReplicationJobTrigger) -> dict[str, Any]:
-    """Run the trigger, and the trigger the task would defer to after each ``extracted`` event."""
+    """Run the trigger, and the trigger the task would defer to after each ``checkpoint`` event."""
     while True:
         event = await first_event(trigger)
         if event["status"] != "checkpoint":
             return event
-        trigger = rebuilt(
-            trigger_for(
-                JobRef.from_dict(event["state"]["job"]), state=event["state"], deadline=event["deadline"]
-            )
-        )
+        trigger = deferred_again(trigger, event)
+
+
+async def until_extracted(
+    trigger: StitchReplicationJobTrigger,
+) -> tuple[StitchReplicationJobTrigger, dict[str, Any]]:
+    """Drive checkpoints until the one where our extraction is known; the trigger deferred to then."""
+    while True:
+        event = await first_event(trigger)
+        assert event["status"] == "checkpoint", event
+        trigger = deferred_again(trigger, event)
+        if event["state"]["extraction"] is not None:
+            return trigger, event
 
 
 def test_serialize_round_trips_and_holds_no_secret(emulator: Any, hook: StitchConnectHook) -> None:
@@ -88,8 +100,9 @@ async def test_the_extraction_milestone_ends_the_trigger_with_what_it_establishe
     in the trigger's kwargs (a later restart then cannot forget it)."""
     scenario(emulator, durations={"preparation": 2000})
     job = start(hook)
-    event = await first_event(trigger_for(job))
-    assert event["status"] == "checkpoint"
+    first = await first_event(trigger_for(job))
+    assert first["status"] == "checkpoint" and first["state"]["loads_before"] == {}  # the baseline
+    _, event = await until_extracted(trigger_for(job))
     state = WaitState.from_dict(event["state"])
     assert state.extraction is not None and state.extraction.job_name == job.job_name
     assert state.loads_before is not None  # loads listed while our extraction still ran
@@ -104,11 +117,13 @@ async def test_success_event_carries_the_result(emulator: Any, hook: StitchConne
 
 
 async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConnectHook) -> None:
-    scenario(emulator, durations={"preparation": 12})
+    scenario(emulator, durations={"tap": 30, "preparation": 12})
     job = start(hook)
-    trigger = trigger_for(job)
+    baseline = await first_event(trigger_for(job))
+    assert baseline["status"] == "checkpoint"
+    trigger = deferred_again(trigger_for(job), baseline)
     running = asyncio.create_task(first_event(trigger))
-    # The triggerer goes away mid-wait, before the extraction milestone.
+    # The triggerer goes away mid-wait.
     await asyncio.sleep(0.05)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -162,9 +177,7 @@ async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
     assert hook.list_extractions() == []
     hook.stop_replication_job(SHOP_DB)
     scenario(emulator, durations={"preparation": 2000})
-    event = await first_event(trigger_for(start(hook)))
-    assert event["status"] == "checkpoint"
-    trigger = trigger_for(start_ref(event), state=event["state"])
+    trigger, _ = await until_extracted(trigger_for(start(hook)))
     await trigger.on_kill()  # past extraction: a DELETE would hit the next job, so none is sent
     assert int(emulator.admin.stats()["by_route"].get("DELETE /v4/sources/{source_id}/sync", 0)) == 1
 
