@@ -20,7 +20,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The generated scenarios run in a second pytest without coverage tracing: they judge timing-sensitive
-# verdicts with 16 scenarios at a time, and tracing 16 threads on 2 cores would starve them.
+# verdicts with 12 scenarios at a time, and tracing 12 threads on 2 cores would starve them.
 unit: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 --ignore=tests/scenarios
 	$(BIN)/pytest tests/scenarios -q -p no:cacheprovider

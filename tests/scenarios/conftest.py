@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runner import SPEED, TIME_SCALE
 
 #: Scenarios run side by side, each on its own source (its own destination schema) of one account.
-WORKERS = 16
+WORKERS = 12
 FIRST_SOURCE_ID = 5001
 
 

@@ -7,11 +7,12 @@ earlier job's, which no client can tell apart). Everything else must match the t
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from runner import Run
 
-SLACK_S = 3.0
+SLACK_S = 5.0
 #: The longest real pause between two polls in the suite (budget-stretched 20 s of Stitch time).
 POLL_S = 0.3
 
@@ -38,7 +39,7 @@ def violations(run: Run) -> list[str]:
     job_name = result.get("job_name")
     expected = _expected_job(run)
     if run.outcome == "succeeded":
-        if expected is not None and job_name != expected:
+        if expected is not None and job_name != expected and not _attach_limit(run, expected, job_name):
             found.append(f"succeeded with job {job_name}, but the task's job is {expected}")
         job = truth.get(job_name or "")
         if job is None:
@@ -82,7 +83,11 @@ def violations(run: Run) -> list[str]:
         job = truth.get(job_name or expected or "")
         if job is None:
             return [*found, f"{run.outcome} with no job the emulator ran: {run.message}"]
-        if expected is not None and job["job_name"] != expected:
+        if (
+            expected is not None
+            and job["job_name"] != expected
+            and not _attach_limit(run, expected, job["job_name"])
+        ):
             found.append(f"{run.outcome} about {job['job_name']}, but the task's job is {expected}")
         if job["verdict"] != run.outcome:
             found.append(
@@ -113,6 +118,24 @@ def _expected_job(run: Run) -> str | None:
 
 def _second_iso_of(iso: str) -> str:
     return iso[:19] + "Z"
+
+
+def _attach_limit(run: Run, expected: str, got: str | None) -> bool:
+    """The documented limit of a wait attached without a job name (docs/replication.md, "Our job"):
+    the running job completed and a newer one, created within the clocks' 10 s margin of the attach,
+    replaced its row before the wait's first look, so the newer one was taken for it."""
+    if not run.refs or run.refs[-1].get("job_name") or got is None:
+        return False
+    truth = {j["job_name"]: j for j in run.truth}
+    ours, newer = truth.get(expected), truth.get(got)
+    if ours is None or newer is None or ours.get("replaced_by") != got:
+        return False
+    attached = dt.datetime.fromisoformat(run.refs[-1]["started_after"].replace("Z", "+00:00"))
+    created = dt.datetime.fromisoformat(newer["created_at"].replace("Z", "+00:00"))
+    if created <= attached + dt.timedelta(seconds=10):
+        run.notes.append(f"documented attach limit: {got} taken for {expected}")
+        return True
+    return False
 
 
 def _newer_completed(run: Run, job: dict[str, Any]) -> bool:

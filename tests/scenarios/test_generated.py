@@ -60,6 +60,8 @@ def test_verdicts_match_the_truth(chunk: int, scenario_emulator: Any, scenario_s
     tags = collections.Counter(t for r in runs for t in r.scenario.tags)
     print(f"\nchunk {chunk}: {len(runs)} runs; outcomes {dict(sorted(outcomes.items()))}; tags {dict(tags)}")
     for run in runs:
+        if any(note.startswith("documented attach limit") for note in run.notes):
+            print(f"  seed {run.scenario.seed} {run.mode}: {run.notes}")
         if run.outcome in ("unknown", "timeout"):
             print(f"  seed {run.scenario.seed} {run.mode}: {run.outcome}: {run.message[:400]}")
     failures = []
