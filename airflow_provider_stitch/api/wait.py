@@ -201,8 +201,10 @@ class ReplicationWait:
         it) and the earlier load errors seen before our extraction completed. When this changes, the
         drivers persist the state (trigger kwargs, task state store)."""
         state = self.state
-        baseline = None if state.loads_before is None else tuple(sorted(state.loads_before.items()))
-        return (state.extraction.job_name if state.extraction else None, baseline)
+        # A clean baseline is not worth a round trip: a wait restarted before our completion takes a new
+        # one on its first pass, and the completion checkpoint carries it from then on.
+        errors = tuple(sorted((state.loads_before or {}).items()))
+        return (state.extraction.job_name if state.extraction else None, errors)
 
     def wants(self) -> Wants:
         state = self.state

@@ -250,6 +250,8 @@ class _ReplicationWaitMixin:
                 raise StitchReplicationError(f"The Stitch trigger's event lacks {key!r}: {event!r}")
         status = str(event["status"])
         wait = ReplicationWait(WaitState.from_dict(event["state"]))
+        # Killed while resumed (between two deferrals), on_kill still knows the job and its phase.
+        self._resumed_wait = wait
         deadline = event.get("deadline")
         if status == CHECKPOINT:
             # Keep what the trigger established in its kwargs (and the task state store): a triggerer
@@ -524,9 +526,10 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
 
     def on_kill(self) -> None:
         """The task is killed (or hit execution_timeout) while blocking: stop our job, best-effort."""
-        if not self.cancel_on_kill or self._driver is None:
+        wait = self._driver.wait if self._driver is not None else getattr(self, "_resumed_wait", None)
+        if not self.cancel_on_kill or wait is None:
             return
-        stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Task killed", self.log)
+        stop_if_ours_and_extracting(self._hook(), wait, "Task killed", self.log)
 
 
 class StitchStopReplicationJobOperator(BaseOperator):

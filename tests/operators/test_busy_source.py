@@ -312,18 +312,24 @@ def test_two_connection_ids_for_one_account_share_one_poller(
         run_op(deferrable=True).execute(make_context())
     with pytest.raises(TaskDeferred) as second:
         run_op(deferrable=True, stitch_conn_id="stitch_other", if_running="attach").execute(make_context())
-    before = emulator.admin.jobs_calls()
+    seen: list[int] = []
 
     async def both() -> list[Any]:
-        return list(
-            await asyncio.gather(*(anext(t.run()) for t in (first.value.trigger, second.value.trigger)))
-        )
+        async def count() -> None:
+            while True:
+                seen.append(len(shared_poller.active_pollers()))
+                await asyncio.sleep(0.02)
+
+        counter = asyncio.ensure_future(count())
+        triggers = (first.value.trigger, second.value.trigger)
+        events = await asyncio.gather(*(anext(t.run()) for t in triggers))
+        counter.cancel()
+        return list(events)
 
     events = asyncio.run(both())
-    # Both waits end at the first pass (their baseline checkpoint): one loads and one extractions
-    # listing for the two, not one each.
+    # Both wait through our 1.5 s extraction to the completion checkpoint, on one poller.
     assert [e.payload["status"] for e in events] == ["checkpoint", "checkpoint"]
-    assert emulator.admin.jobs_calls() - before == 2
+    assert seen and max(seen) == 1
 
 
 def test_the_shared_log_cache_is_bounded() -> None:
