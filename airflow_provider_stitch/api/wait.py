@@ -192,10 +192,6 @@ class ReplicationWait:
     def job(self) -> JobRef:
         return self.state.job
 
-    @property
-    def extraction_known(self) -> bool:
-        return self.state.extraction is not None
-
     def checkpoint(self) -> tuple[object, ...]:
         """What a restarted wait could not learn again: our extraction's row (a newer job may replace
         it) and the earlier load errors seen before our extraction completed. When this changes, the
