@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_stitch.emulator.catalog import Catalog, load_catalog, parse_stream_def
+from airflow_provider_stitch.emulator.catalog import Catalog, load_catalog, parse_stream_def, stored_value
 from airflow_provider_stitch.emulator.clock import now as wall_now
 from airflow_provider_stitch.emulator.config import EmulatorConfig
 from airflow_provider_stitch.emulator.engine import JobEngine
@@ -105,7 +105,7 @@ class Backend:
             for rd in raw.get("destinations", []):
                 dtype = self.catalog.destination_types[rd["type"]]
                 props = {
-                    k: v.replace("{warehouse}", str(self.warehouse.path))
+                    k: v.replace("{warehouse}", str(self.warehouse.path)) if isinstance(v, str) else v
                     for k, v in rd.get("properties", {}).items()
                 }
                 public, creds = self.split_credentials(props, dtype.properties)
@@ -193,20 +193,23 @@ class Backend:
 
     # -- sources -------------------------------------------------------------------------------------
     @staticmethod
-    def split_credentials(props: dict[str, str], defs: Any) -> tuple[dict[str, str], dict[str, str]]:
+    def split_credentials(props: dict[str, Any], defs: Any) -> tuple[dict[str, str], dict[str, str]]:
+        """Public and credential values, stored as the strings Stitch shows (``stored_value``)."""
         secret = {p.name for p in defs if p.credential}
         return (
-            {k: v for k, v in props.items() if k not in secret},
-            {k: v for k, v in props.items() if k in secret},
+            {k: stored_value(v) for k, v in props.items() if k not in secret},
+            {k: stored_value(v) for k, v in props.items() if k in secret},
         )
 
-    def form_complete(self, source: Source) -> bool:
+    @staticmethod
+    def setup_step(source: Source) -> str | None:
+        """The first of the form and OAuth steps still missing a property it needs (None: both done)."""
         provided = source.all_properties()
-        return all(
-            p.name in provided
-            for p in source.type.properties
-            if p.required and p.property_type.startswith("user_provided")
-        )
+        for step in ("form", "oauth"):
+            needed = (p for p in source.type.properties if p.step == step and p.completes_step)
+            if any(p.name not in provided for p in needed):
+                return step
+        return None
 
     def discover_streams(self, source: Source) -> None:
         """Discovery: create the source's streams from its type's templates (only once)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -20,39 +21,90 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class PropertyDef:
+    """One property of a connection form, as a report card lists it (``forms.json``)."""
+
     name: str
     required: bool = False
     credential: bool = False
-    property_type: str = "user_provided"
+    system_provided: bool = False
     json_schema: dict[str, Any] | None = None
+    step: str = "form"
+
+    @property
+    def property_type(self) -> str:
+        # The docs' delete-a-source example prints read_only for image_version and
+        # system_provided_by_default for an OAuth credential; every other property is user_provided.
+        if not self.system_provided:
+            return "user_provided"
+        return "system_provided_by_default" if self.credential else "read_only"
+
+    @property
+    def completes_step(self) -> bool:
+        """Must be provided before the source leaves this property's step.
+
+        On the form step only what the user provides counts. The emulator has no OAuth handshake, so on
+        the oauth step the system-provided credentials are what the API call must bring.
+        """
+        return self.required and (self.step != "form" or not self.system_provided)
+
+    def problem(self, value: object) -> str | None:
+        """Why Stitch's schema refuses ``value`` (``None`` when it accepts it); never quotes the value.
+
+        ``json_schema`` keywords are checked with jsonschema (an Airflow dependency). Formats are
+        annotations there, as in JSON Schema itself, except ``date-time``, which schedules rely on: the
+        docs' MySQL card gives ``host`` the ``uri`` format, which a plain host name would fail.
+        """
+        if self.json_schema is None:
+            return None if isinstance(value, str) and value != "" else "must be a non-empty string"
+        from jsonschema import Draft7Validator
+
+        error = next(iter(Draft7Validator(self.json_schema).iter_errors(value)), None)
+        if error is not None:
+            return f"does not match its schema ({error.validator} {json.dumps(error.validator_value)})"
+        if self.json_schema.get("format") == "date-time":
+            from airflow_provider_stitch.emulator.clock import parse_iso
+
+            if not isinstance(value, str) or parse_iso(value) is None:
+                return "must be an ISO 8601 date-time"
+        return None
 
     def validate(self, value: object) -> bool:
-        """Stitch rejects empty strings and wrong types with ``InvalidProperties``; values are strings."""
-        if self.json_schema is None:
-            return isinstance(value, str) and value != ""
-        if self.json_schema.get("type") == "string":
-            if not isinstance(value, str) or value == "":
-                return False
-            pattern = self.json_schema.get("pattern")
-            if pattern and not re.search(pattern, value):
-                return False
-            if self.json_schema.get("format") == "date-time":
-                from airflow_provider_stitch.emulator.clock import parse_iso
-
-                return parse_iso(value) is not None
-        return True
+        return self.problem(value) is None
 
     def to_json(self, provided: bool) -> dict[str, Any]:
         return {
             "name": self.name,
             "is_required": self.required,
             "is_credential": self.credential,
-            "system_provided": False,
+            "system_provided": self.system_provided,
             "property_type": self.property_type,
             "json_schema": self.json_schema,
             "provided": provided,
             "tap_mutable": False,
         }
+
+
+def stored_value(value: object) -> str:
+    """Stitch stores form values as strings: the docs' create example sends ``"ssl": false`` and every
+    response prints ``"ssl": "true"``-style strings (objects and arrays as JSON text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def card_steps(
+    step_types: tuple[str, ...], properties: tuple[PropertyDef, ...], provided: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A report card's ``steps``: each step with its own properties, marked provided or not."""
+    return [
+        {
+            "type": step,
+            "properties": [p.to_json(p.name in provided) for p in properties if p.step == step],
+        }
+        for step in step_types
+    ]
 
 
 @dataclass(frozen=True)
@@ -103,19 +155,36 @@ class DestinationType:
     type: str
     details: dict[str, Any]
     properties: tuple[PropertyDef, ...]
+    step_types: tuple[str, ...] = ("form", "fully_configured")
 
     def property(self, name: str) -> PropertyDef | None:
         return next((p for p in self.properties if p.name == name), None)
 
 
-def _property(raw: dict[str, Any]) -> PropertyDef:
+#: The docs contradict themselves on the schedule (docs/emulator.md, "Declared deviations"): the report
+#: cards mark frequency_in_minutes required, while all-sources.yml and the delete-a-source example make
+#: it optional, Stitch using the type's default interval. The emulator takes the optional reading.
+OPTIONAL_DESPITE_CARDS = frozenset({"frequency_in_minutes"})
+
+
+def _form_property(raw: dict[str, Any], step: str) -> PropertyDef:
     return PropertyDef(
         name=raw["name"],
-        required=bool(raw.get("required", False)),
-        credential=bool(raw.get("credential", False)),
-        property_type=raw.get("property_type", "user_provided"),
-        json_schema=raw.get("schema"),
+        required=bool(raw.get("is_required")) and raw["name"] not in OPTIONAL_DESPITE_CARDS,
+        credential=bool(raw.get("is_credential")),
+        system_provided=bool(raw.get("system_provided")),
+        json_schema=raw.get("json_schema"),
+        step=step,
     )
+
+
+def _form(spec: dict[str, Any]) -> tuple[tuple[str, ...], tuple[PropertyDef, ...]]:
+    """Step types and properties of one form (forms.json, or a catalog.json ``form`` of the same shape)."""
+    steps = tuple(step["type"] for step in spec["steps"])
+    properties = tuple(
+        _form_property(raw, step["type"]) for step in spec["steps"] for raw in step["properties"]
+    )
+    return steps, properties
 
 
 def _expect(cond: bool, where: str, problem: str) -> None:
@@ -196,27 +265,34 @@ class Catalog:
     destination_types: dict[str, DestinationType]
 
 
+def _read_json(name: str) -> dict[str, Any]:
+    text = resources.files("airflow_provider_stitch.emulator").joinpath(name).read_text("utf-8")
+    return json.loads(text)
+
+
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    text = resources.files("airflow_provider_stitch.emulator").joinpath("catalog.json").read_text("utf-8")
-    raw = json.loads(text)
-    schedule = tuple(_property(p) for p in raw["schedule_properties"])
+    """Forms from ``forms.json`` (derived from Stitch's docs), tap behaviour from ``catalog.json``.
+
+    A documented type with no ``catalog.json`` entry behaves like its kind's default entry (a database
+    source like ``platform.postgres``): it can be created, checked, discovered and replicated. The few
+    emulator-only types carry their own ``form`` in ``catalog.json``.
+    """
+    forms = _read_json("forms.json")
+    raw = _read_json("catalog.json")
+    behaviour = raw["source_types"]
     sources: dict[str, SourceType] = {}
-    for type_name, spec in raw["source_types"].items():
-        singer = bool(spec["singer"])
-        props = tuple(_property(p) for p in spec["properties"]) + (schedule if singer else ())
-        steps = (
-            ("form", "discover_schema", "field_selection", "fully_configured")
-            if singer
-            else (
-                "form",
-                "fully_configured",
-            )
-        )
+    own_forms = {name: spec["form"] for name, spec in behaviour.items() if "form" in spec}
+    form_specs = {**forms["source_types"], **own_forms}
+    for type_name, form_spec in form_specs.items():
+        kind = form_spec.get("kind", "saas")
+        spec = behaviour.get(type_name) or behaviour[raw["defaults"][kind]]
+        steps, props = _form(form_spec)
+        own = type_name in behaviour
         sources[type_name] = SourceType(
             type=type_name,
-            tap_name=spec["tap_name"],
-            singer=singer,
+            tap_name=spec["tap_name"] if own else "tap-" + type_name.removeprefix("platform."),
+            singer="discover_schema" in steps,
             details={**spec["details"], "protocol": type_name, "image_version": "1.latest"},
             properties=props,
             tap_stream_id_template=spec["tap_stream_id_template"],
@@ -226,12 +302,12 @@ def load_catalog() -> Catalog:
             ),
             step_types=steps,
         )
-    destinations = {
-        name: DestinationType(
-            type=name,
-            details={**spec["details"], "protocol": name},
-            properties=tuple(_property(p) for p in spec["properties"]),
+    destination_details = raw["destination_types"]
+    destinations: dict[str, DestinationType] = {}
+    for name, form_spec in forms["destination_types"].items():
+        steps, props = _form(form_spec)
+        details = destination_details.get(name, destination_details[raw["defaults"]["destination"]])
+        destinations[name] = DestinationType(
+            type=name, details={**details, "protocol": name}, properties=props, step_types=steps
         )
-        for name, spec in raw["destination_types"].items()
-    }
     return Catalog(source_types=sources, destination_types=destinations)

@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_stitch.emulator.catalog import DestinationType, SourceType, StreamDef
+from airflow_provider_stitch.emulator.catalog import DestinationType, SourceType, StreamDef, card_steps
 from airflow_provider_stitch.emulator.clock import iso, parse_iso
 
 # Keys a client may write through PUT .../streams/metadata (Stitch's "non-discoverable" keys).
@@ -244,6 +244,10 @@ class Source:
     def all_properties(self) -> dict[str, str]:
         return {**self.properties, **self.credentials}
 
+    def provided_properties(self) -> dict[str, str]:
+        """What the report card marks provided: the user's values and what Stitch sets itself."""
+        return {**self.all_properties(), "image_version": "1.latest"}
+
     def schedule(self, now: float) -> dict[str, Any] | None:
         if self.step != "fully_configured" or self.deleted_at is not None or self.paused_at is not None:
             return None
@@ -272,13 +276,12 @@ class Source:
         }
 
     def report_card(self) -> dict[str, Any]:
-        steps = list(self.type.step_types)
-        form_props = [p.to_json(provided=p.name in self.all_properties()) for p in self.type.properties]
+        steps = self.type.step_types
         return {
             "type": self.type.type,
             "current_step": steps.index(self.step) + 1,
             "current_step_type": self.step,
-            "steps": [{"type": step, "properties": form_props if step == "form" else []} for step in steps],
+            "steps": card_steps(steps, self.type.properties, self.provided_properties()),
         }
 
     def to_json(self, now: float) -> dict[str, Any]:
@@ -320,6 +323,7 @@ class Destination:
 
     def to_json(self) -> dict[str, Any]:
         provided = {**self.properties, **self.credentials}
+        steps = self.type.step_types
         body: dict[str, Any] = {
             "id": self.id,
             "type": self.type.type,
@@ -335,15 +339,9 @@ class Destination:
             "system_paused_at": None,
             "report_card": {
                 "type": self.type.type,
-                "current_step": 2,
+                "current_step": len(steps),
                 "current_step_type": "fully_configured",
-                "steps": [
-                    {
-                        "type": "form",
-                        "properties": [p.to_json(p.name in provided) for p in self.type.properties],
-                    },
-                    {"type": "fully_configured", "properties": []},
-                ],
+                "steps": card_steps(steps, self.type.properties, provided),
             },
         }
         if self.check is not None:

@@ -229,6 +229,8 @@ def validate_seed(raw: object) -> None:
                 f"{sw}.properties",
                 "must map property names to strings",
             )
+            strangers = sorted(k for k in props if catalog.source_types[stype].property(k) is None)
+            _need(not strangers, f"{sw}.properties", f"not in the {stype} form: {', '.join(strangers)}")
             state = src.get("state", "fully_configured")
             _need(state in SOURCE_STATES, f"{sw}.state", f"must be one of {', '.join(SOURCE_STATES)}")
             streams = src.get("streams")

@@ -31,11 +31,11 @@ from airflow_provider_stitch.operators.sources import (
     check_mapping,
     coerce_id,
     describe_api_error,
+    form_properties,
     is_templated,
-    properties_from_connection,
+    read_form,
     rendered_mapping,
     resolve_source,
-    stitch_property_values,
 )
 
 if TYPE_CHECKING:
@@ -133,13 +133,22 @@ class StitchConnectionCheckOperator(_StitchOperator):
 
     # --- what to check ----------------------------------------------------------------------------
 
-    def _new_properties(self) -> dict[str, Any]:
-        properties: dict[str, Any] = stitch_property_values(rendered_mapping(self.properties, "properties"))
-        if self.properties_conn_id:
-            properties.update(
-                properties_from_connection(self.properties_conn_id, self.properties_conn_fields)
-            )
-        return properties
+    def _has_new_properties(self) -> bool:
+        return bool(rendered_mapping(self.properties, "properties")) or bool(self.properties_conn_id)
+
+    def _new_properties(self, hook: StitchConnectHook, kind: str, type_name: str) -> dict[str, Any]:
+        """The new values prepared for the object's form (an update: nothing else is required)."""
+        form = read_form(hook, kind, type_name)
+        return form_properties(
+            form, self.properties, self.properties_conn_id, self.properties_conn_fields, partial=True
+        )
+
+    @staticmethod
+    def _destination_type(hook: StitchConnectHook, destination_id: int) -> str:
+        for destination in hook.list_destinations():
+            if int(destination.get("id", 0)) == destination_id and not destination.get("deleted_at"):
+                return str(destination.get("type"))
+        raise StitchConfigurationError(f"Stitch has no active destination {destination_id}.")
 
     def _fetch(self, hook: StitchConnectHook, target: str, object_id: int) -> ConnectionCheck | None:
         from airflow_provider_stitch.exceptions import StitchNotFoundError
@@ -153,12 +162,12 @@ class StitchConnectionCheckOperator(_StitchOperator):
 
     def _start(self, hook: StitchConnectHook) -> dict[str, Any]:
         """Resolve the object and, with properties, start a fresh check. Returns the wait parameters."""
-        properties = self._new_properties()
         if self.destination_id is not None:
             target, object_id = "destination", coerce_id(self.destination_id, "destination_id")
             subject = f"destination {object_id}"
-            if not properties:
+            if not self._has_new_properties():
                 return {"target": target, "object_id": object_id, "subject": subject, "fresh": False}
+            properties = self._new_properties(hook, "destination", self._destination_type(hook, object_id))
             self.log.info(
                 "Updating %s properties (%s) to start a connection check.",
                 subject,
@@ -181,7 +190,7 @@ class StitchConnectionCheckOperator(_StitchOperator):
         subject = f"source {source.label}"
         if source.is_deleted:
             raise StitchConfigurationError(f"Stitch {subject} is deleted.")
-        if not properties:
+        if not self._has_new_properties():
             return {
                 "target": "source",
                 "object_id": source.id,
@@ -189,6 +198,7 @@ class StitchConnectionCheckOperator(_StitchOperator):
                 "fresh": False,
                 "step": source.current_step_type,
             }
+        properties = self._new_properties(hook, "source", str(source.type))
         previous_check = source.check_job_name
         self.log.info(
             "Updating %s properties (%s) to start a connection check.", subject, ", ".join(sorted(properties))

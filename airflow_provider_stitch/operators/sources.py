@@ -19,17 +19,10 @@ from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurati
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_stitch.api.forms import ConnectionForm
     from airflow_provider_stitch.api.objects import Source
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
-#: Airflow connection attribute -> Stitch property, the usual shape of a database source or destination.
-DEFAULT_PROPERTY_FIELDS: dict[str, str] = {
-    "host": "host",
-    "port": "port",
-    "login": "username",
-    "password": "password",
-    "schema": "database",
-}
 IF_EXISTS_CHOICES = ("use_existing", "fail")
 
 
@@ -92,40 +85,20 @@ def rendered_mapping(value: object, what: str) -> dict[str, Any]:
     return dict(value)
 
 
-def stitch_property_values(properties: Mapping[str, Any], what: str = "properties") -> dict[str, str]:
-    """Property values as the strings Stitch's forms take (§11.2: a "map of string properties").
-
-    Numbers and booleans (a DAG literal, or a template rendered as a native object) become ``"5432"`` and
-    ``"true"``, as Stitch itself shows them; anything else is refused here, before any request.
-    """
-    values: dict[str, str] = {}
-    for name, value in properties.items():
-        if isinstance(value, bool):
-            values[name] = "true" if value else "false"
-        elif isinstance(value, (str, int, float)):
-            values[name] = str(value)
-        else:
-            raise StitchConfigurationError(
-                f"{what}[{name!r}] must be a string (or a number or boolean, sent as a string); "
-                f"got {type(value).__name__}"
-            )
-    return values
-
-
-def properties_from_connection(conn_id: str, fields: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Stitch form properties read from an Airflow connection (credentials stay out of DAG files).
+def properties_from_connection(conn_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """Form property values read from an Airflow connection (credentials stay out of DAG files).
 
     :param fields: Connection attribute -> Stitch property name. Attributes: ``host``, ``port``,
-        ``login``, ``password``, ``schema``, or ``extra.<key>``. Defaults to
-        :data:`DEFAULT_PROPERTY_FIELDS`. Empty attributes are skipped. Stitch wants strings.
+        ``login``, ``password``, ``schema``, or ``extra.<key>``. Empty attributes are skipped. Values
+        keep their Airflow types (the port is an integer); the form decides what Stitch gets.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.log import mask_secret
 
     conn = BaseHook.get_connection(conn_id)
     extras = conn.extra_dejson if conn.extra else {}
-    properties: dict[str, str] = {}
-    for attribute, prop in (fields or DEFAULT_PROPERTY_FIELDS).items():
+    properties: dict[str, Any] = {}
+    for attribute, prop in fields.items():
         if attribute.startswith("extra."):
             value: Any = extras.get(attribute.removeprefix("extra."))
         elif attribute in ("host", "port", "login", "password", "schema"):
@@ -137,10 +110,54 @@ def properties_from_connection(conn_id: str, fields: Mapping[str, str] | None = 
             )
         if value in (None, ""):
             continue
-        properties[prop] = str(value).lower() if isinstance(value, bool) else str(value)
+        properties[prop] = value
         if attribute == "password":
-            mask_secret(properties[prop])
+            mask_secret(str(value))
     return properties
+
+
+def read_form(hook: StitchConnectHook, kind: str, type_name: str) -> ConnectionForm:
+    """The form of a source or destination type, read from Stitch when the task runs."""
+    from airflow_provider_stitch.api.forms import ConnectionForm
+    from airflow_provider_stitch.exceptions import StitchNotFoundError
+
+    try:
+        card = hook.get_source_type(type_name) if kind == "source" else hook.get_destination_type(type_name)
+    except StitchNotFoundError:
+        raise StitchConfigurationError(
+            f"Stitch has no {kind} type {type_name!r}; list them with hook.list_{kind}_types()"
+        ) from None
+    return ConnectionForm.from_type_card(card)
+
+
+def form_properties(
+    form: ConnectionForm,
+    properties: object,
+    conn_id: str | None,
+    conn_fields: Mapping[str, str] | None,
+    *,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """Templated ``properties`` then a connection's fields, prepared for ``form`` before any write.
+
+    The connection's attributes go where the form names them (``login`` to ``user`` or ``username``,
+    ``schema`` to ``dbname`` or ``database``) unless ``conn_fields`` says otherwise. Every problem
+    (unknown property, missing required one, wrong type or pattern) is named in one error.
+    """
+    from airflow.sdk.log import mask_secret
+
+    from airflow_provider_stitch.api.forms import FormProblems
+
+    values: dict[str, Any] = rendered_mapping(properties, "properties")
+    if conn_id:
+        values.update(properties_from_connection(conn_id, conn_fields or form.connection_fields()))
+    try:
+        prepared = form.prepare(values, partial=partial)
+    except FormProblems as exc:
+        raise StitchConfigurationError(str(exc)) from None
+    for name in form.credential_names() & set(prepared):
+        mask_secret(str(prepared[name]))
+    return prepared
 
 
 def describe_api_error(exc: StitchAPIError, action: str) -> str:
@@ -262,14 +279,9 @@ class _CreateOperator(_StitchOperator):
         self.properties_conn_fields = dict(properties_conn_fields) if properties_conn_fields else None
         self.if_exists = if_exists
 
-    def collect_properties(self) -> dict[str, Any]:
+    def collect_properties(self, form: ConnectionForm) -> dict[str, Any]:
         """Templated ``properties`` first, then the connection's fields (credentials win from there)."""
-        properties: dict[str, Any] = stitch_property_values(rendered_mapping(self.properties, "properties"))
-        if self.properties_conn_id:
-            properties.update(
-                properties_from_connection(self.properties_conn_id, self.properties_conn_fields)
-            )
-        return properties
+        return form_properties(form, self.properties, self.properties_conn_id, self.properties_conn_fields)
 
 
 class StitchCreateSourceOperator(_CreateOperator):
@@ -286,8 +298,9 @@ class StitchCreateSourceOperator(_CreateOperator):
     :param source_type: The API type, e.g. ``platform.postgres``.
     :param properties: Non-secret form properties (templated), e.g. ``{"frequency_in_minutes": "60"}``.
     :param properties_conn_id: An Airflow connection whose fields supply more properties (credentials).
-    :param properties_conn_fields: Connection attribute -> property name (default: host, port,
-        login -> username, password, schema -> database). ``extra.<key>`` reads an extra.
+    :param properties_conn_fields: Connection attribute -> property name. By default each attribute
+        goes where the type's form names it: host, port, password, login -> ``user`` or ``username``,
+        schema -> ``dbname`` or ``database``. ``extra.<key>`` reads an extra.
     :param destination_id: The destination that gets the data (optional).
     """
 
@@ -327,7 +340,7 @@ class StitchCreateSourceOperator(_CreateOperator):
         display_name = str(self.display_name).strip()
         if not display_name:
             raise StitchConfigurationError("display_name rendered empty")
-        properties = self.collect_properties()
+        properties = self.collect_properties(read_form(hook, "source", self.source_type))
         destination_id = (
             coerce_id(self.destination_id, "destination_id") if self.destination_id is not None else None
         )
@@ -431,7 +444,7 @@ class StitchCreateDestinationOperator(_CreateOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.make_hook()
-        properties = self.collect_properties()
+        properties = self.collect_properties(read_form(hook, "destination", self.destination_type))
         if self.name:
             for destination in hook.list_destinations():
                 if destination.get("name") != self.name or destination.get("deleted_at"):

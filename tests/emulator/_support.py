@@ -71,7 +71,7 @@ def minimal_seed(**account_overrides: Any) -> dict[str, Any]:
                 "id": 2001,
                 "type": "platform.postgres",
                 "display_name": "Shop DB",
-                "properties": {"database": "shop"},
+                "properties": {"dbname": "shop"},
                 "state": "fully_configured",
                 "selected_streams": ["customers", "orders", "products"],
             }

@@ -8,7 +8,15 @@ from airflow_provider_stitch.emulator import EmulatorServer
 
 from ._support import Api
 
-PG = {"host": "wh.example.com", "port": 5432, "username": "u", "password": "p", "database": "d", "ssl": True}
+PG = {
+    "host": "wh.example.com",
+    "port": "5432",
+    "username": "u",
+    "password": "p",
+    "database": "d",
+    "ssl": True,
+    "encryption_type": "none",
+}
 
 
 def test_list_and_create_destination(stitch_emulator: EmulatorServer, api: Api) -> None:

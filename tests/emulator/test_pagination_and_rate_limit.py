@@ -23,7 +23,7 @@ def _many_sources_seed(count: int) -> dict[str, Any]:
             "id": 5000 + i,
             "type": "platform.postgres",
             "display_name": f"Source {i:03d}",
-            "properties": {"database": "db"},
+            "properties": {"dbname": "db"},
             "streams": [TINY_STREAM],
             "selected_streams": ["events"],
         }

@@ -9,12 +9,14 @@ from airflow_provider_stitch.emulator import EmulatorServer
 
 from ._support import Api
 
+# The docs' platform.postgres form: user and dbname, an integer port, the required schema-prefix flag.
 PG_PROPS = {
     "host": "db.example.com",
-    "port": "5432",
-    "username": "stitch",
+    "port": 5432,
+    "user": "stitch",
     "password": "secret",
-    "database": "sales",
+    "dbname": "sales",
+    "include_schemas_in_destination_stream_name": "false",
 }
 
 
@@ -152,9 +154,14 @@ def test_create_validation_errors(stitch_emulator: EmulatorServer, api: Api) -> 
     )
     assert err(_create(api, name="shop_db")) == (400, "InvalidName", "non-unique name (shop_db)")
     assert err(_create(api, name="9lives"))[1] == "InvalidName"
-    bad = _create(api, properties={**PG_PROPS, "port": 5432, "ssl": "", "frequency_in_minutes": "7"})
+    # The form's schemas: port is an integer, ssl a string, frequency one of the listed values; username
+    # is not a platform.postgres property (the docs name it user).
+    bad = _create(
+        api,
+        properties={**PG_PROPS, "port": "5432", "ssl": True, "frequency_in_minutes": "7", "username": "u"},
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "InvalidProperties"
-    assert bad.json()["data"]["bad_properties"] == ["frequency_in_minutes", "port", "ssl"]
+    assert bad.json()["data"]["bad_properties"] == ["frequency_in_minutes", "port", "ssl", "username"]
     assert bad.json()["data"]["report_card"]["type"] == "platform.postgres"
     cron = _create(api, properties={**PG_PROPS, "cron_expression": "0 0 12 1 * MON *"})
     assert err(cron)[1] == "InvalidCronExpression"

@@ -279,7 +279,16 @@ def test_create_and_delete_destination(hook: StitchConnectHook) -> None:
     created = hook.create_destination(
         type="postgres",
         name="Second warehouse",
-        properties={"host": "127.0.0.1", "port": 5432, "username": "u", "password": "p", "database": "d"},
+        # The docs' postgres destination form: port a digit string, ssl a boolean, encryption_type set.
+        properties={
+            "host": "127.0.0.1",
+            "port": "5432",
+            "username": "u",
+            "password": "p",
+            "database": "d",
+            "ssl": False,
+            "encryption_type": "none",
+        },
     )
     assert created["type"] == "postgres" and created["name"] == "Second warehouse"
     check = hook.get_destination_last_connection_check(created["id"])

@@ -69,7 +69,7 @@ def test_rotated_credentials_start_a_fresh_check_and_wait_for_that_one(
     operator = _operator(
         source_id=SHOP_DB,
         properties_conn_id=conn_id,
-        properties_conn_fields={"login": "username", "password": "password"},
+        properties_conn_fields={"login": "user", "password": "password"},
         deferrable=deferrable,
     )
     result = run_operator(operator)

@@ -83,7 +83,14 @@ def test_streams_cannot_be_selected_before_the_connection_check_passed(stitch_co
     source = hook.create_source(
         display_name="Fresh CRM",
         type="platform.hubspot",
-        properties={"start_date": "2024-01-01T00:00:00Z", "access_token": "pat-x"},
+        # HubSpot's documented form: a start date, then the OAuth step's app credentials and token.
+        properties={
+            "start_date": "2024-01-01T00:00:00Z",
+            "client_id": "app",
+            "client_secret": "app-secret",
+            "redirect_uri": "https://example.com/callback",
+            "refresh_token": "refresh-x",
+        },
     )
     stitch_conns.admin.update_scenario(source.id, connection_check="fail")
     stitch_conns.admin.advance(60)  # the check fails; the source stays at discover_schema

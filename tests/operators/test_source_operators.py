@@ -19,6 +19,24 @@ from airflow_provider_stitch.operators import (
 )
 
 SHOP_DB = 2001
+# Complete forms as Stitch's docs spell them (non-secret parts; tests add credentials).
+POSTGRES_SOURCE = {
+    "host": "db.internal",
+    "port": 5432,
+    "user": "stitch",
+    "password": "pw",
+    "dbname": "numbers",
+    "include_schemas_in_destination_stream_name": "false",
+}
+POSTGRES_DESTINATION = {
+    "host": "wh.internal",
+    "port": "5432",
+    "username": "loader",
+    "password": "pw",
+    "database": "analytics",
+    "ssl": False,
+    "encryption_type": "none",
+}
 
 
 def test_pause_and_unpause_round_trip_idempotently(stitch_conns: Any) -> None:
@@ -76,7 +94,11 @@ def test_create_source_takes_credentials_from_a_connection_and_reuses_it_on_retr
             task_id="create_source",
             display_name="Billing DB",
             source_type="platform.postgres",
-            properties={"frequency_in_minutes": "60", "ssl": "true"},
+            properties={
+                "frequency_in_minutes": "60",
+                "ssl": "true",
+                "include_schemas_in_destination_stream_name": False,
+            },
             properties_conn_id=warehouse_credentials,
             destination_id=3001,
         ).execute({})
@@ -88,8 +110,11 @@ def test_create_source_takes_credentials_from_a_connection_and_reuses_it_on_retr
     assert created["check_job_name"].startswith(f"1001.{created['source_id']}.check.")
 
     source = StitchConnectHook().get_source(created["source_id"])
+    # The connection's login and schema go where the platform.postgres form names them.
     assert source.raw["properties"]["host"] == "billing.internal"
-    assert source.raw["properties"]["database"] == "billing"
+    assert source.raw["properties"]["user"] == "stitch"
+    assert source.raw["properties"]["dbname"] == "billing"
+    assert source.raw["properties"]["include_schemas_in_destination_stream_name"] == "false"
     assert "password" not in source.raw["properties"]  # Stitch never returns credentials
 
     retried = create()  # a retried task must not fail with "non-unique name"
@@ -99,13 +124,18 @@ def test_create_source_takes_credentials_from_a_connection_and_reuses_it_on_retr
 
 
 def test_create_source_refuses_a_name_taken_by_another_type_or_when_told_to_fail(stitch_conns: Any) -> None:
+    mysql = {"host": "db", "port": "3306", "user": "u", "password": "p"}
     with pytest.raises(StitchConfigurationError, match=r"already exists with type platform\.postgres"):
-        StitchCreateSourceOperator(task_id="s", display_name="Shop DB", source_type="platform.mysql").execute(
-            {}
-        )
+        StitchCreateSourceOperator(
+            task_id="s", display_name="Shop DB", source_type="platform.mysql", properties=mysql
+        ).execute({})
     with pytest.raises(StitchConfigurationError, match="already exists"):
         StitchCreateSourceOperator(
-            task_id="s", display_name="shop_db", source_type="platform.postgres", if_exists="fail"
+            task_id="s",
+            display_name="shop_db",
+            source_type="platform.postgres",
+            properties=POSTGRES_SOURCE,
+            if_exists="fail",
         ).execute({})
 
 
@@ -117,56 +147,78 @@ def test_create_source_refuses_to_guess_between_sources_sharing_a_display_name(s
     before = len(hook.list_sources())
     with pytest.raises(StitchConfigurationError, match="Several Stitch sources are named 'Billing'"):
         StitchCreateSourceOperator(
-            task_id="s", display_name="Billing", source_type="platform.hubspot"
+            task_id="s",
+            display_name="Billing",
+            source_type="platform.hubspot",
+            properties={"start_date": "2024-01-01T00:00:00Z"},
         ).execute({})
     assert len(hook.list_sources()) == before  # nothing created
 
 
-def test_invalid_source_properties_are_named(stitch_conns: Any) -> None:
+def test_every_problem_with_the_properties_is_named_before_any_request(stitch_conns: Any) -> None:
+    before = len(StitchConnectHook().list_sources())
     with pytest.raises(StitchConfigurationError) as error:
         StitchCreateSourceOperator(
             task_id="s",
             display_name="Broken DB",
             source_type="platform.postgres",
-            properties={"host": "db", "port": "not-a-port"},
+            properties={
+                "host": {"primary": "db"},
+                "port": "not-a-port",
+                "username": "stitch",  # the platform.postgres form says user
+                "password": "s3cret-value",
+                "frequency_in_minutes": "7",
+            },
         ).execute({})
-    assert "Stitch rejected source 'Broken DB'" in str(error.value)
-    assert "port" in str(error.value)
+    message = str(error.value)
+    for problem in (
+        "host: must be a string",
+        "port: must be an integer",
+        "username: not a property of this form",
+        "frequency_in_minutes: does not match the pattern",
+        "dbname: required",
+        "user: required",
+        "include_schemas_in_destination_stream_name: required",
+    ):
+        assert problem in message
+    assert "s3cret-value" not in message and "not-a-port" not in message  # names, never values
+    assert len(StitchConnectHook().list_sources()) == before  # refused locally, nothing was sent
 
 
-def test_non_string_property_values_are_sent_as_the_strings_stitch_wants(stitch_conns: Any) -> None:
-    # Stitch's source form takes a "map of string properties" (reference §11.2); a native-rendered
-    # template or a plain DAG literal yields ints and bools, which Stitch rejects as wrong types.
-    created = StitchCreateSourceOperator(
-        task_id="create_source",
+def test_an_unknown_source_type_is_named(stitch_conns: Any) -> None:
+    with pytest.raises(StitchConfigurationError, match="Stitch has no source type 'platform.nope'"):
+        StitchCreateSourceOperator(task_id="s", display_name="X", source_type="platform.nope").execute({})
+
+
+def test_values_are_sent_in_the_type_each_schema_wants(stitch_conns: Any) -> None:
+    # A rendered template gives strings, a DAG literal ints and bools: the form decides. The Postgres
+    # source wants an integer port; the MySQL source (its report card) a digit string; the Postgres
+    # destination a boolean ssl.
+    hook = StitchConnectHook()
+    postgres = StitchCreateSourceOperator(
+        task_id="pg",
         display_name="Numbers DB",
         source_type="platform.postgres",
-        properties={
-            "host": "db.internal",
-            "port": 5432,
-            "username": "stitch",
-            "password": "n0-str1ngs",
-            "database": "numbers",
-            "ssl": True,
-            "frequency_in_minutes": 60,
-        },
+        properties={**POSTGRES_SOURCE, "port": "5432", "frequency_in_minutes": 60},
     ).execute({})
-    properties = StitchConnectHook().get_source(created["source_id"]).raw["properties"]
-    assert properties["port"] == "5432"
-    assert properties["ssl"] == "true"
-    assert properties["frequency_in_minutes"] == "60"
-
-
-def test_property_values_that_are_not_scalars_are_refused_before_any_request(stitch_conns: Any) -> None:
-    with pytest.raises(StitchConfigurationError, match=r"properties\['host'\].*string") as error:
-        StitchCreateSourceOperator(
-            task_id="create_source",
-            display_name="Nested DB",
-            source_type="platform.postgres",
-            properties={"host": {"primary": "db"}},
-        ).execute({})
-    assert "Stitch rejected" not in str(error.value)  # refused locally, nothing was sent
-    assert all(s.display_name != "Nested DB" for s in StitchConnectHook().list_sources())
+    mysql = StitchCreateSourceOperator(
+        task_id="my",
+        display_name="Orders DB",
+        source_type="platform.mysql",
+        properties={"host": "db", "port": 3306, "user": "u", "password": "p", "ssl": True},
+    ).execute({})
+    assert postgres["current_step_type"] == mysql["current_step_type"] == "discover_schema"
+    # Stitch shows every stored value as a string, whatever type it was sent as.
+    assert hook.get_source(postgres["source_id"]).raw["properties"]["port"] == "5432"
+    assert hook.get_source(mysql["source_id"]).raw["properties"]["ssl"] == "true"
+    destination = StitchCreateDestinationOperator(
+        task_id="d",
+        destination_type="postgres",
+        name="Typed warehouse",
+        properties={**POSTGRES_DESTINATION, "ssl": "true", "port": 5432},
+    ).execute({})
+    stored = {d["id"]: d for d in hook.list_destinations()}[destination["destination_id"]]["properties"]
+    assert stored["ssl"] == "true" and stored["port"] == "5432"
 
 
 def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentials: str) -> None:
@@ -175,7 +227,7 @@ def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentia
             task_id="create_destination",
             destination_type="postgres",
             name="Analytics warehouse",
-            properties={"ssl": "false"},
+            properties={"ssl": False, "encryption_type": "none"},
             properties_conn_id=warehouse_credentials,
         ).execute({})
 
@@ -183,7 +235,9 @@ def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentia
     assert created["created"] is True
     assert created["type"] == "postgres"
     destinations = {d["id"]: d for d in StitchConnectHook().list_destinations()}
-    assert destinations[created["destination_id"]]["properties"]["host"] == "billing.internal"
+    stored = destinations[created["destination_id"]]["properties"]
+    # The destination form names the same connection fields username and database.
+    assert (stored["host"], stored["username"], stored["database"]) == ("billing.internal", "stitch", "billing")
 
     reused = create()
     assert reused == {**created, "created": False}

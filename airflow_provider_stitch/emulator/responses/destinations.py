@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from airflow_provider_stitch.emulator.catalog import DestinationType
+from airflow_provider_stitch.emulator.catalog import DestinationType, card_steps
 from airflow_provider_stitch.emulator.clock import iso
 from airflow_provider_stitch.emulator.errors import destinations_error, not_found
 from airflow_provider_stitch.emulator.models import Account, Destination
@@ -28,16 +28,13 @@ def _type_card(dtype: DestinationType) -> dict[str, Any]:
         "type": dtype.type,
         "current_step": 1,
         "current_step_type": "form",
-        "steps": [
-            {"type": "form", "properties": [p.to_json(provided=False) for p in dtype.properties]},
-            {"type": "fully_configured", "properties": []},
-        ],
+        "steps": card_steps(dtype.step_types, dtype.properties, {}),
         "details": dict(dtype.details),
     }
 
 
 def _stringify(props: dict[str, Any]) -> dict[str, str] | None:
-    """Stitch stores property values as strings (``"ssl": "true"`` even when sent a boolean)."""
+    """The legacy v3 ``connection`` map: scalars only, stored as strings (v4 validates per schema)."""
     out: dict[str, str] = {}
     for key, value in props.items():
         if isinstance(value, bool):
@@ -90,15 +87,12 @@ async def create_destination(request: Request, account: AuthedAccount) -> dict[s
         raise destinations_error(f"invalid destination type ({body['type']})")
     if len(account.active_destinations()) >= account.destination_limit:
         raise destinations_error("you are at your destination limit")
-    values = _stringify(props)
-    bad = [k for k, v in (values or {}).items() if (p := dtype.property(k)) is None or not p.validate(v)]
-    missing = [p.name for p in dtype.properties if p.required and p.name not in (values or {})]
-    if values is None or bad or missing:
-        raise destinations_error(
-            f"properties do not match schema: {', '.join(sorted(bad + missing)) or 'properties'}"
-        )
+    bad = [k for k, v in props.items() if (p := dtype.property(k)) is None or not p.validate(v)]
+    missing = [p.name for p in dtype.properties if p.completes_step and p.name not in props]
+    if bad or missing:
+        raise destinations_error(f"properties do not match schema: {', '.join(sorted(bad + missing))}")
     now = backend.tick()
-    public, creds = backend.split_credentials(values, dtype.properties)
+    public, creds = backend.split_credentials(props, dtype.properties)
     dest = Destination(
         id=backend.next_id("destination", 3000),
         client_id=account.client_id,
@@ -141,13 +135,12 @@ async def update_destination(destination_id: str, request: Request, account: Aut
     if isinstance(body, dict) and "type" in body and body["type"] != dest.type.type:
         raise destinations_error("this API endpoint does not support modifying destination type")
     props = body.get("properties") if isinstance(body, dict) else None
-    values = _stringify(props) if isinstance(props, dict) else None
-    if values is None:
+    if not isinstance(props, dict):
         raise destinations_error("PUT body must include a map of properties")
-    bad = [k for k, v in values.items() if (p := dest.type.property(k)) is None or not p.validate(v)]
+    bad = [k for k, v in props.items() if (p := dest.type.property(k)) is None or not p.validate(v)]
     if bad:
         raise destinations_error(f"properties do not match schema: {', '.join(sorted(bad))}")
-    public, creds = backend.split_credentials(values, dest.type.properties)
+    public, creds = backend.split_credentials(props, dest.type.properties)
     dest.properties.update(public)
     dest.credentials.update(creds)
     now = backend.tick()

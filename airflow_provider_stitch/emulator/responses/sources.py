@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from airflow_provider_stitch.emulator.backend import Backend
-from airflow_provider_stitch.emulator.catalog import SourceType
+from airflow_provider_stitch.emulator.catalog import SourceType, card_steps
 from airflow_provider_stitch.emulator.clock import iso, normalise_iso
 from airflow_provider_stitch.emulator.errors import sources_error
 from airflow_provider_stitch.emulator.models import Account, ImportToken, Source
@@ -45,13 +45,7 @@ def type_card(stype: SourceType) -> dict[str, Any]:
         "type": stype.type,
         "current_step": 1,
         "current_step_type": "form",
-        "steps": [
-            {
-                "type": step,
-                "properties": [p.to_json(False) for p in stype.properties] if step == "form" else [],
-            }
-            for step in stype.step_types
-        ],
+        "steps": card_steps(stype.step_types, stype.properties, {}),
         "details": dict(stype.details),
         "upgrade_available": None,
     }
@@ -92,10 +86,8 @@ def _validate_properties(
         key for key, value in props.items() if (p := stype.property(key)) is None or not p.validate(value)
     )
     if bad:
-        provided = set(props) | (set(source_like.all_properties()) if source_like else set())
-        card = type_card(stype)
-        for prop in card["steps"][0]["properties"]:
-            prop["provided"] = prop["name"] in provided
+        provided = {**(source_like.provided_properties() if source_like else {}), **props}
+        card = {**type_card(stype), "steps": card_steps(stype.step_types, stype.properties, provided)}
         raise sources_error(
             "InvalidProperties", "properties do not match schema", bad_properties=bad, report_card=card
         )
@@ -176,12 +168,15 @@ async def create_source(request: Request, account: AuthedAccount) -> dict[str, A
 
 def _after_properties_changed(backend: Backend, account: Account, source: Source, now: float) -> None:
     """Complete the form step when it can be, then run the automatic connection check and discovery."""
-    if not backend.form_complete(source):
+    pending = backend.setup_step(source)
+    if pending is not None:
+        if source.step in ("form", "oauth"):
+            source.step = pending
         return
     if not source.type.singer:
         source.step = "fully_configured"
         return
-    if source.step == "form":
+    if source.step in ("form", "oauth"):
         source.step = "discover_schema"
     backend.start_source_check(account, source, now)
 
