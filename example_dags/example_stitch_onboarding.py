@@ -78,7 +78,9 @@ with DAG(
         task_id="create_destination",
         destination_type="postgres",
         name="{{ params.company }} warehouse",
-        properties={"ssl": "false"},
+        # The rest of Stitch's postgres destination form comes from the connection (host, port,
+        # login -> username, password, schema -> database); these two it cannot hold.
+        properties={"ssl": False, "encryption_type": "none"},
         properties_conn_id="{{ params.customer }}_warehouse",
         stitch_conn_id=customer_conn_id,
     )
@@ -87,7 +89,8 @@ with DAG(
         task_id="create_source",
         display_name="{{ params.customer }} app db",
         source_type="platform.postgres",
-        properties={"frequency_in_minutes": "60"},
+        # Stitch's platform.postgres form names the connection's login "user" and schema "dbname".
+        properties={"frequency_in_minutes": "60", "include_schemas_in_destination_stream_name": "false"},
         properties_conn_id="{{ params.customer }}_source_db",
         destination_id=destination.output["destination_id"],
         stitch_conn_id=customer_conn_id,

@@ -19,8 +19,10 @@ fact can be traced. The rules, in order of precedence:
    ``object-attributes`` (which win over common fields of the same name). A destination page with
    ``uses-common-fields`` takes ``_data/connect/common/destination-forms.yaml``.
    A page's ``type`` becomes ``{"type": <type>}``; the page gives no patterns or formats.
-3. Fields marked ``internal`` ("for Stitch use only") and those whose description says Stitch provides
-   them are system-provided: never required from the user.
+3. A property is a credential when the card or page says so, or when it is a ``password`` (the common
+   database fields say a password is never returned; two pages omit the sentence). Fields marked
+   ``internal`` ("for Stitch use only") and those whose description says Stitch provides them are
+   system-provided: never required from the user.
 4. Sources with discovery take the schedule fields (``frequency_in_minutes``, ``anchor_time``,
    ``cron_expression``); pages with ``uses-start-date`` also take ``start_date``. Their schemas come
    from the report cards, which print them the same way for every type.
@@ -162,7 +164,11 @@ def _from_page(raw: dict[str, Any], api_type: str) -> dict[str, Any]:
     return {
         "name": _property_name(raw["name"], api_type),
         "is_required": bool(raw.get("required")),
-        "is_credential": bool(raw.get("credential")) or bool(NEVER_RETURNED.search(description)),
+        # A password is a credential on every page that says so; the SFTP and Responsys pages do not say
+        # it, and Stitch returning a password there is less likely than a terse page.
+        "is_credential": bool(raw.get("credential"))
+        or bool(NEVER_RETURNED.search(description))
+        or raw["name"] == "password",
         "system_provided": bool(raw.get("internal")) or bool(STITCH_PROVIDED.search(description)),
         "json_schema": {"type": kind} if kind else None,
     }

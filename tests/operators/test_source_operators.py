@@ -186,7 +186,7 @@ def test_every_problem_with_the_properties_is_named_before_any_request(stitch_co
 
 
 def test_an_unknown_source_type_is_named(stitch_conns: Any) -> None:
-    with pytest.raises(StitchConfigurationError, match="Stitch has no source type 'platform.nope'"):
+    with pytest.raises(StitchConfigurationError, match=r"Stitch has no source type 'platform\.nope'"):
         StitchCreateSourceOperator(task_id="s", display_name="X", source_type="platform.nope").execute({})
 
 
@@ -237,7 +237,11 @@ def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentia
     destinations = {d["id"]: d for d in StitchConnectHook().list_destinations()}
     stored = destinations[created["destination_id"]]["properties"]
     # The destination form names the same connection fields username and database.
-    assert (stored["host"], stored["username"], stored["database"]) == ("billing.internal", "stitch", "billing")
+    assert (stored["host"], stored["username"], stored["database"]) == (
+        "billing.internal",
+        "stitch",
+        "billing",
+    )
 
     reused = create()
     assert reused == {**created, "created": False}
