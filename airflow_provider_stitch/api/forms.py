@@ -127,9 +127,8 @@ class ConnectionForm:
             else:
                 prepared[name] = value
         if not partial:
-            problems += [
-                f"{p.name}: required" for p in self.properties if p.needed_from_user and p.name not in values
-            ]
+            missing = sorted(p.name for p in self.properties if p.needed_from_user and p.name not in values)
+            problems += [f"{name}: required" for name in missing]
         if problems:
             raise FormProblems(self.type, problems)
         return prepared
