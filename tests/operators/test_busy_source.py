@@ -327,8 +327,10 @@ def test_two_connection_ids_for_one_account_share_one_poller(
         return list(events)
 
     events = asyncio.run(both())
-    # Both wait through our 1.5 s extraction to the completion checkpoint, on one poller.
-    assert [e.payload["status"] for e in events] == ["checkpoint", "checkpoint"]
+    # Both wait through our 1.5 s extraction, on one poller, to the completion checkpoint (or, when a
+    # loaded machine lets the first pass come after the loads too, straight to success: same for both).
+    statuses = [e.payload["status"] for e in events]
+    assert statuses in (["checkpoint", "checkpoint"], ["succeeded", "succeeded"])
     assert seen and max(seen) == 1
 
 
