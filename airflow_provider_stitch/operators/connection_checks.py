@@ -65,8 +65,9 @@ class StitchConnectionCheckOperator(_StitchOperator):
     :param properties: Properties to update first (templated mapping), which starts a fresh check.
     :param properties_conn_id: An Airflow connection whose fields are added to ``properties`` (e.g.
         rotated credentials); see ``properties_conn_fields``.
-    :param properties_conn_fields: Connection attribute -> property name (default host, port,
-        login -> username, password, schema -> database; ``extra.<key>`` reads an extra).
+    :param properties_conn_fields: Connection attribute -> property name (default: where the object's
+        form names them, e.g. login -> ``user`` or ``username``; ``extra.<key>`` reads an extra). The
+        values are checked against the form before the update is sent.
     :param poll_interval: Seconds between polls (connection-check reads are not rate-limited).
     :param timeout: Seconds to wait for the check in total; then the task fails.
     :param deferrable: Wait in the triggerer; defaults to ``[operators] default_deferrable``.

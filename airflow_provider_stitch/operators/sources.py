@@ -1,8 +1,9 @@
 """Source and destination control: create a source or destination, pause or unpause a source.
 
 Also the small helpers the other onboarding operators share: reading a source reference (id or name),
-turning an Airflow connection into Stitch form properties (so credentials never sit in a DAG file or a
-rendered template), and checking ids before any request. Nothing here imports the hook or ``requests``
+reading a type's form from Stitch and preparing values for it (an Airflow connection's fields go where
+the form names them, so credentials never sit in a DAG file or a rendered template), and checking ids
+before any request. Nothing here imports the hook or ``requests``
 at module level: DAG parsing costs nothing.
 """
 
