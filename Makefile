@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit soak demo bench clean
+.PHONY: test lint typecheck unit soak demo bench forms clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ soak: $(STAMP)
 # Shared vs naive trigger polling against the in-process emulator (about 2 minutes; not part of test).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/trigger_fanout.py
+
+# The emulator's connection forms, derived again from Stitch's docs copy (STITCH_DOCS, default
+# ../shared/stitchdata-docs); tests/emulator/test_forms.py checks them wherever the copy is present.
+forms: $(STAMP)
+	$(BIN)/python scripts/derive_stitch_forms.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo/.dbt-venv demo/.work

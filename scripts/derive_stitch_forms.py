@@ -23,8 +23,8 @@ fact can be traced. The rules, in order of precedence:
    database fields say a password is never returned; two pages omit the sentence). Fields marked
    ``internal`` ("for Stitch use only") and those whose description says Stitch provides them are
    system-provided: never required from the user.
-4. Sources with discovery take the schedule fields (``frequency_in_minutes``, ``anchor_time``,
-   ``cron_expression``); pages with ``uses-start-date`` also take ``start_date``. Their schemas come
+4. Sources with discovery take the system property ``image_version`` and the schedule fields
+   (``frequency_in_minutes``, ``anchor_time``, ``cron_expression``), as every such card prints them; pages with ``uses-start-date`` also take ``start_date``. Their schemas come
    from the report cards, which print them the same way for every type.
 
 Where the docs contradict themselves the output keeps what they print and ``catalog.py`` applies the
@@ -204,8 +204,9 @@ def derive(docs: Path) -> dict[str, Any]:
     database = _yaml(docs, DATABASE_FIELDS)
     common_source = _yaml(docs, SOURCE_FIELDS)
     common_destination = _yaml(docs, DESTINATION_FIELDS)
-    card_schedule = _card_fields(source_cards, (*SCHEDULE_FIELDS, "start_date"))
+    card_schedule = _card_fields(source_cards, (*SCHEDULE_FIELDS, "start_date", "image_version"))
     schedule = [
+        (card_schedule["image_version"], SOURCE_CARDS),
         (card_schedule["frequency_in_minutes"], SOURCE_CARDS),
         (card_schedule["anchor_time"], SOURCE_CARDS),
         (_cron_field(docs), DELETE_EXAMPLE),
