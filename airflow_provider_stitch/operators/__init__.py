@@ -6,6 +6,7 @@ _EXPORTS = {
     "StitchRunReplicationJobOperator": "replication",
     "StitchStopReplicationJobOperator": "replication",
     "StitchCreateAccountOperator": "accounts",
+    "StitchExchangeOAuthCodeOperator": "accounts",
     "StitchConnectionCheckOperator": "connection_checks",
     "StitchSelectStreamsOperator": "streams",
     "StitchPauseSourceOperator": "sources",
