@@ -79,8 +79,8 @@ with DAG(
         destination_type="postgres",
         name="{{ params.company }} warehouse",
         # The rest of Stitch's postgres destination form comes from the connection (host, port,
-        # login -> username, password, schema -> database); these two it cannot hold.
-        properties={"ssl": False, "encryption_type": "none"},
+        # login -> username, password, schema -> database); ssl it cannot hold.
+        properties={"ssl": False},
         properties_conn_id="{{ params.customer }}_warehouse",
         stitch_conn_id=customer_conn_id,
     )
@@ -90,7 +90,7 @@ with DAG(
         display_name="{{ params.customer }} app db",
         source_type="platform.postgres",
         # Stitch's platform.postgres form names the connection's login "user" and schema "dbname".
-        properties={"frequency_in_minutes": "60", "include_schemas_in_destination_stream_name": "false"},
+        properties={"frequency_in_minutes": "60"},
         properties_conn_id="{{ params.customer }}_source_db",
         destination_id=destination.output["destination_id"],
         stitch_conn_id=customer_conn_id,

@@ -2,35 +2,37 @@
 
 Usage: ``python scripts/derive_stitch_forms.py [DOCS_DIR] [--check]``. ``DOCS_DIR`` defaults to
 ``$STITCH_DOCS`` or ``../shared/stitchdata-docs`` next to the repository. ``--check`` writes nothing and
-exits 1 when ``forms.json`` differs from what the docs give (``tests/emulator/test_forms_from_docs.py``
-runs the same comparison where the docs copy is present).
+exits 1 when ``forms.json`` differs from what the docs give (``tests/emulator/test_forms.py`` runs the
+same comparison where the docs copy is present).
 
-Every property in the output names the docs files (and the YAML key inside them) it came from, so each
-fact can be traced. The rules, in order of precedence:
+Every property in the output names the docs file (and the YAML key inside it) it came from, so each
+fact can be traced. The rules:
 
-1. A full report card in ``_data/connect/code-examples/{source,destination}-report-cards.yml`` (the
-   JSON the API returns): steps, names, required/credential/system flags and ``json_schema`` as printed.
-2. A form-property page under ``_developer-files/connect/api/objects/form-properties/`` adds what the
-   card lacks (or describes a type no card shows). A database source page takes the fields common to all
-   databases, its database family's fields (``mysql``, ``postgres``, ``mssql`` in
-   ``_data/connect/common/database-sources.yml``), the feature fields (binlog fields only for the
-   families their ``database:`` line names; SSL and SSH fields for every page with
-   ``uses-feature-fields``: the per-database feature flags are not in the docs copy), then its own
-   ``object-attributes`` (which win over common fields of the same name). A destination page with
-   ``uses-common-fields`` takes ``_data/connect/common/destination-forms.yaml``.
-   A page's ``type`` becomes ``{"type": <type>}``; the page gives no patterns or formats.
-3. A property is a credential when the card or page says so, or when it is a ``password`` (the common
-   database fields say a password is never returned; two pages omit the sentence). Fields marked
-   ``internal`` ("for Stitch use only") and those whose description says Stitch provides them are
-   system-provided: never required from the user.
-4. Sources with discovery take the system property ``image_version`` and the schedule fields
-   (``frequency_in_minutes``, ``anchor_time``, ``cron_expression``), as every such card prints them; pages with ``uses-start-date`` also take ``start_date``. Their schemas come
-   from the report cards, which print them the same way for every type.
+1. A type's report card is its whole form, printed as the API returns it: first the responses of
+   ``GET /v4/source-types`` / ``GET /v4/destination-types`` (``_developer-files/connect/api/objects/
+   {source,destination}-types/list-*.md`` and ``get-*.md``, 184 source and 6 destination types), then
+   the cards in ``_data/connect/code-examples/{source,destination}-report-cards.yml``. Steps, names,
+   required/credential/system flags, ``property_type`` and ``json_schema`` are kept as printed.
+2. A type no card shows is described by its form-property page under
+   ``_developer-files/connect/api/objects/form-properties/``: a database source page takes its own
+   ``object-attributes`` (which win), the fields common to all databases, its family's fields
+   (``mysql``, ``postgres``, ``mssql`` in ``_data/connect/common/database-sources.yml``) and the feature
+   fields (binlog fields for the families their ``database:`` line names; SSL and SSH fields on every
+   page with ``uses-feature-fields``: the per-database feature flags are not in the docs copy); a
+   destination page with ``uses-common-fields`` takes ``_data/connect/common/destination-forms.yaml``.
+   A page's ``type`` becomes ``{"type": <type>}``; pages give no patterns or formats.
+3. On a page, a property is a credential when the page says so (``credential``, or "never be returned
+   by the API") or when its name holds a secret (password, secret, token, credentials, ``*_key``: the
+   BigQuery key file and the Databricks token are not flagged by their pages). Fields marked
+   ``internal`` ("for Stitch use only") or described as provided by Stitch are system-provided.
+4. Sources built from pages take the system property ``image_version`` and the schedule fields
+   (``frequency_in_minutes``, ``anchor_time``, ``cron_expression``) as the cards print them; pages
+   with ``uses-start-date`` also take ``start_date``.
+5. Cards printed without steps (retired types: ``access: false``, ``upgrade_available`` names the
+   successor) have no form and are left out.
 
-Where the docs contradict themselves the output keeps what they print and ``catalog.py`` applies the
-emulator's documented choice (see docs/emulator.md, "Declared deviations"): e.g. the report cards mark
-``frequency_in_minutes`` required, while ``all-sources.yml`` and the delete-a-source example say it is
-optional with a default.
+Where the docs contradict themselves the output keeps what they print and ``emulator/catalog.py``
+applies the emulator's declared choice (docs/emulator.md, "Connection forms").
 """
 
 from __future__ import annotations
@@ -57,12 +59,23 @@ SOURCE_FIELDS = f"{CONNECT}/common/all-sources.yml"
 DESTINATION_FIELDS = f"{CONNECT}/common/destination-forms.yaml"
 FORM_PAGES = "_developer-files/connect/api/objects/form-properties"
 DELETE_EXAMPLE = "_developer-files/connect/api/objects/sources/delete-a-source.md"
+OBJECTS = "_developer-files/connect/api/objects"
+API_SOURCE_CARDS = (
+    f"{OBJECTS}/source-types/list-source-types.md",
+    f"{OBJECTS}/source-types/get-a-source-type.md",
+)
+API_DESTINATION_CARDS = (
+    f"{OBJECTS}/destination-types/list-destination-types.md",
+    f"{OBJECTS}/destination-types/get-a-destination-type.md",
+)
 
 SOURCE_STEPS = ("form", "discover_schema", "field_selection", "fully_configured")
 DESTINATION_STEPS = ("form", "fully_configured")
 SCHEDULE_FIELDS = ("frequency_in_minutes", "anchor_time", "cron_expression")
 STITCH_PROVIDED = re.compile(r"provided by Stitch|for Stitch use only", re.IGNORECASE)
 NEVER_RETURNED = re.compile(r"never be returned by the API", re.IGNORECASE)
+# Pages only (cards carry the flag): names that hold secrets however terse the page is.
+SECRET_NAME = re.compile(r"password|secret|token|credentials|(^|_)key$")
 # One Liquid conditional names a property differently for one type (the MySQL family's database field).
 LIQUID_NAME = re.compile(
     r'\{%\s*if form-property\.api-type == "(?P<type>[^"]+)"\s*%\}(?P<then>\w+)'
@@ -149,13 +162,16 @@ class FormBuilder:
 
 
 def _from_card(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
+    prop = {
         "name": raw["name"],
         "is_required": bool(raw.get("is_required")),
         "is_credential": bool(raw.get("is_credential")),
         "system_provided": bool(raw.get("system_provided")),
         "json_schema": raw.get("json_schema"),
     }
+    if raw.get("property_type"):
+        prop["property_type"] = raw["property_type"]
+    return prop
 
 
 def _from_page(raw: dict[str, Any], api_type: str) -> dict[str, Any]:
@@ -168,7 +184,7 @@ def _from_page(raw: dict[str, Any], api_type: str) -> dict[str, Any]:
         # it, and Stitch returning a password there is less likely than a terse page.
         "is_credential": bool(raw.get("credential"))
         or bool(NEVER_RETURNED.search(description))
-        or raw["name"] == "password",
+        or bool(SECRET_NAME.search(_property_name(raw["name"], api_type))),
         "system_provided": bool(raw.get("internal")) or bool(STITCH_PROVIDED.search(description)),
         "json_schema": {"type": kind} if kind else None,
     }
@@ -193,6 +209,29 @@ def _cron_field(docs: Path) -> dict[str, Any]:
     return json.loads(block)
 
 
+def _response_cards(docs: Path, paths: tuple[str, ...]) -> list[tuple[dict[str, Any], str]]:
+    """The report cards printed as API responses (list and get pages of source and destination types)."""
+    cards: list[tuple[dict[str, Any], str]] = []
+    for path in paths:
+        for example in _front_matter(docs / path).get("examples") or []:
+            if example.get("type") == "Response" and str(example.get("code") or "").strip():
+                body = json.loads(example["code"])
+                # A card without steps is a retired type (``access: false``, ``upgrade_available`` names
+                # its successor): it has no form to fill, so it is left out.
+                cards += [
+                    (card, path) for card in (body if isinstance(body, list) else [body]) if card.get("steps")
+                ]
+    return cards
+
+
+def _kind(builder: FormBuilder, database_pages: set[str]) -> str:
+    if "discover_schema" not in builder.steps:
+        return "import"
+    names = {name for props in builder.steps.values() for name in props}
+    looks_like_database = "host" in names and bool(names & {"user", "username", "dbname", "database"})
+    return "database" if builder.api_type in database_pages or looks_like_database else "saas"
+
+
 def derive(docs: Path) -> dict[str, Any]:
     """The whole forms document, deterministic for one docs copy."""
     source_cards = {
@@ -213,10 +252,18 @@ def derive(docs: Path) -> dict[str, Any]:
     ]
 
     sources: dict[str, FormBuilder] = {}
+    # A type's card is its whole form: the API's own responses first, then the code-example cards.
+    # Pages describe only the types no card shows.
+    for card, where in _response_cards(docs, API_SOURCE_CARDS):
+        if card["type"] not in sources:
+            sources[card["type"]] = FormBuilder(card["type"], (), "")
+            sources[card["type"]].add_card(card, where)
     for key, card in source_cards.items():
-        kind = "saas" if any(step["type"] == "discover_schema" for step in card["steps"]) else "import"
-        builder = sources.setdefault(card["type"], FormBuilder(card["type"], (), kind))
-        builder.add_card(card, f"{SOURCE_CARDS}#{key}")
+        if card["type"] not in sources:
+            sources[card["type"]] = FormBuilder(card["type"], (), "")
+            sources[card["type"]].add_card(card, f"{SOURCE_CARDS}#{key}")
+    from_cards = set(sources)
+    database_pages: set[str] = set()
 
     for page in sorted((docs / FORM_PAGES / "sources").rglob("*.md")):
         where = str(page.relative_to(docs))
@@ -224,10 +271,11 @@ def derive(docs: Path) -> dict[str, Any]:
         api_type = meta["api-type"]
         if meta.get("source-type") != "database":
             continue  # the Import API page overrides nothing the card lacks
+        database_pages.add(api_type)
+        if api_type in from_cards:
+            continue
         builder = sources.setdefault(api_type, FormBuilder(api_type, SOURCE_STEPS, "database"))
-        builder.kind = "database"  # a card read earlier cannot tell a database from a SaaS source
-        # The page's own attributes first: they win over the common fields of the same name (a card,
-        # read earlier, wins over both).
+        # The page's own attributes first: they win over the common fields of the same name.
         for raw in meta.get("object-attributes") or []:
             builder.add_page_field("form", raw, where)
         family = meta.get("db-type")
@@ -248,20 +296,28 @@ def derive(docs: Path) -> dict[str, Any]:
             builder.add("form", _from_card(card_schedule["start_date"]), f"{SOURCE_CARDS}#start_date")
 
     for builder in sources.values():
-        if "discover_schema" in builder.steps:
+        builder.kind = _kind(builder, database_pages)
+        if builder.api_type not in from_cards and "discover_schema" in builder.steps:
             for raw, where in schedule:
                 builder.add("form", _from_card(raw), where)
             for raw in common_source["fields"]:  # names the same fields (as optional): docs only
                 builder.add_page_field("form", raw, f"{SOURCE_FIELDS}#fields")
 
     destinations: dict[str, FormBuilder] = {}
+    for card, where in _response_cards(docs, API_DESTINATION_CARDS):
+        if card["type"] not in destinations:
+            destinations[card["type"]] = FormBuilder(card["type"], (), "destination")
+            destinations[card["type"]].add_card(card, where)
     for key, card in destination_cards.items():
-        builder = destinations.setdefault(card["type"], FormBuilder(card["type"], (), "destination"))
-        builder.add_card(card, f"{DESTINATION_CARDS}#{key}")
+        if card["type"] not in destinations:
+            destinations[card["type"]] = FormBuilder(card["type"], (), "destination")
+            destinations[card["type"]].add_card(card, f"{DESTINATION_CARDS}#{key}")
     for page in sorted((docs / FORM_PAGES / "destinations").glob("*.md")):
         where = str(page.relative_to(docs))
         meta = _front_matter(page)
         api_type = meta["api-type"]
+        if api_type in destinations:
+            continue
         builder = destinations.setdefault(api_type, FormBuilder(api_type, DESTINATION_STEPS, "destination"))
         for raw in meta.get("object-attributes") or []:
             builder.add_page_field("form", raw, where)

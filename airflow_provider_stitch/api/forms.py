@@ -57,15 +57,43 @@ class FormProperty:
         return self.required and self.step == "form" and not self.system_provided
 
     @property
-    def value_type(self) -> str:
-        """The JSON type the schema wants (``anyOf`` of one type counts as that type); ``string`` when
-        the schema is ``null``, as Stitch's system properties are."""
+    def value_types(self) -> tuple[str, ...]:
+        """The JSON types the schema takes, in its order: ``("integer", "string")`` for Stitch's
+        "integer or digit string" ports; ``("string",)`` for a ``null`` schema (Stitch's own
+        properties) and for ``anyOf`` alternatives that only name formats."""
         schema = self.json_schema or {}
         if isinstance(schema.get("type"), str):
-            return str(schema["type"])
+            return (str(schema["type"]),)
         alternatives = schema.get("anyOf") or schema.get("oneOf") or []
-        types = {alt.get("type") for alt in alternatives if isinstance(alt, Mapping)}
-        return str(types.pop()) if len(types) == 1 and None not in types else "string"
+        types = [alt["type"] for alt in alternatives if isinstance(alt, Mapping) and "type" in alt]
+        return tuple(dict.fromkeys(str(t) for t in types)) or ("string",)
+
+    def prepared(self, value: Any) -> tuple[Any, str | None]:
+        """``value`` as the schema takes it, or why it cannot be.
+
+        A value the schema already accepts is sent as it is; otherwise each of the schema's types is
+        tried in order (a template's ``"5432"`` for an integer-only port becomes ``5432``).
+        """
+        if len(self.value_types) > 1 and _schema_problem(self.json_schema, value) is None:
+            return value, None
+        first_problem = None
+        for wanted in self.value_types:
+            converted, problem = _coerce(value, wanted)
+            problem = problem or _schema_problem(self.json_schema, converted)
+            if problem is None:
+                return converted, None
+            first_problem = first_problem or problem
+        if len(self.value_types) > 1:
+            alternatives = (
+                (self.json_schema or {}).get("anyOf") or (self.json_schema or {}).get("oneOf") or []
+            )
+            described = [
+                str(alt["type"]) + (f" matching {alt['pattern']}" if alt.get("pattern") else "")
+                for alt in alternatives
+                if isinstance(alt, Mapping) and "type" in alt
+            ]
+            return value, "must be " + " or ".join(described)
+        return value, first_problem
 
 
 @dataclass(frozen=True)
@@ -120,8 +148,7 @@ class ConnectionForm:
             if prop is None:
                 problems.append(f"{name}: not a property of this form")
                 continue
-            value, problem = _coerce(values[name], prop.value_type)
-            problem = problem or _schema_problem(prop.json_schema, value)
+            value, problem = prop.prepared(values[name])
             if problem:
                 problems.append(f"{name}: {problem}")
             else:
@@ -197,6 +224,8 @@ def _schema_problem(schema: Mapping[str, Any] | None, value: Any) -> str | None:
         return f"does not match the pattern {error.validator_value}"
     if error.validator == "type":
         return f"must be of type {error.validator_value}"
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(str(v) for v in error.validator_value)
     return f"breaks the schema's {error.validator} rule ({json.dumps(error.validator_value)})"
 
 

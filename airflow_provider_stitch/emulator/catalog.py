@@ -29,10 +29,13 @@ class PropertyDef:
     system_provided: bool = False
     json_schema: dict[str, Any] | None = None
     step: str = "form"
+    documented_property_type: str | None = None
 
     @property
     def property_type(self) -> str:
-        # The docs' delete-a-source example prints read_only for image_version and
+        if self.documented_property_type:
+            return self.documented_property_type
+        # Where no card prints it: as the cards do, read_only for image_version and
         # system_provided_by_default for an OAuth credential; every other property is user_provided.
         if not self.system_provided:
             return "user_provided"
@@ -161,10 +164,12 @@ class DestinationType:
         return next((p for p in self.properties if p.name == name), None)
 
 
-#: The docs contradict themselves on the schedule (docs/emulator.md, "Declared deviations"): the report
-#: cards mark frequency_in_minutes required, while all-sources.yml and the delete-a-source example make
-#: it optional, Stitch using the type's default interval. The emulator takes the optional reading.
-OPTIONAL_DESPITE_CARDS = frozenset({"frequency_in_minutes"})
+#: Where the docs contradict a card's required flag (docs/emulator.md, "Connection forms"), the emulator
+#: takes the optional reading: frequency_in_minutes (the code-example cards require it; the API's own
+#: source-type list, all-sources.yml and the delete-a-source example do not: Stitch uses the type's
+#: default interval) and a destination's encryption_type (the cards require it; the docs'
+#: create-a-destination example omits it: no encryption is the meaning of its absence).
+OPTIONAL_DESPITE_CARDS = frozenset({"frequency_in_minutes", "encryption_type"})
 
 
 def _form_property(raw: dict[str, Any], step: str) -> PropertyDef:
@@ -175,11 +180,12 @@ def _form_property(raw: dict[str, Any], step: str) -> PropertyDef:
         system_provided=bool(raw.get("system_provided")),
         json_schema=raw.get("json_schema"),
         step=step,
+        documented_property_type=raw.get("property_type"),
     )
 
 
 def _form(spec: dict[str, Any]) -> tuple[tuple[str, ...], tuple[PropertyDef, ...]]:
-    """Step types and properties of one form (forms.json, or a catalog.json ``form`` of the same shape)."""
+    """Step types and properties of one form in forms.json."""
     steps = tuple(step["type"] for step in spec["steps"])
     properties = tuple(
         _form_property(raw, step["type"]) for step in spec["steps"] for raw in step["properties"]
@@ -275,16 +281,13 @@ def load_catalog() -> Catalog:
     """Forms from ``forms.json`` (derived from Stitch's docs), tap behaviour from ``catalog.json``.
 
     A documented type with no ``catalog.json`` entry behaves like its kind's default entry (a database
-    source like ``platform.postgres``): it can be created, checked, discovered and replicated. The few
-    emulator-only types carry their own ``form`` in ``catalog.json``.
+    source like ``platform.postgres``): it can be created, checked, discovered and replicated.
     """
     forms = _read_json("forms.json")
     raw = _read_json("catalog.json")
     behaviour = raw["source_types"]
     sources: dict[str, SourceType] = {}
-    own_forms = {name: spec["form"] for name, spec in behaviour.items() if "form" in spec}
-    form_specs = {**forms["source_types"], **own_forms}
-    for type_name, form_spec in form_specs.items():
+    for type_name, form_spec in forms["source_types"].items():
         kind = form_spec.get("kind", "saas")
         spec = behaviour.get(type_name) or behaviour[raw["defaults"][kind]]
         steps, props = _form(form_spec)

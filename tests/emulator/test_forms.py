@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from form_values import WRONG_TYPE, complete_values, schema_type
+from form_values import complete_values, wrong_value
 
 from airflow_provider_stitch.emulator import EmulatorServer
 
@@ -24,6 +24,15 @@ from ._support import Api, minimal_seed
 REPO = Path(__file__).resolve().parents[2]
 FORMS = json.loads(resources.files("airflow_provider_stitch.emulator").joinpath("forms.json").read_text())
 SOURCE_TYPES = sorted(FORMS["source_types"])
+#: The types whose forms the issue names: every database source, the SaaS sources the docs show whole
+#: report cards for in their code examples, and the Import API. The other SaaS types are checked for
+#: their served form only (making valid values for 150 vendors' patterns is not this test's job).
+CREATED_SOURCE_TYPES = sorted(
+    name
+    for name, form in FORMS["source_types"].items()
+    if form["kind"] == "database"
+    or name in ("platform.hubspot", "platform.shopify", "platform.toggl", "import_api")
+)
 DESTINATION_TYPES = sorted(FORMS["destination_types"])
 
 
@@ -79,15 +88,25 @@ def roomy(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
-@pytest.mark.parametrize("source_type", SOURCE_TYPES)
+def test_every_documented_source_type_is_served_with_its_own_form(roomy: Api) -> None:
+    served_types = {card["type"]: card for card in roomy.get("/v4/source-types").json()}
+    assert served_types.keys() == set(SOURCE_TYPES)
+    for source_type, form in FORMS["source_types"].items():
+        card = served_types[source_type]
+        assert [s["type"] for s in card["steps"]] == [s["type"] for s in form["steps"]]
+        for served_step, documented_step in zip(card["steps"], form["steps"], strict=True):
+            served = {p["name"]: p for p in served_step["properties"]}
+            documented = {p["name"]: p for p in documented_step["properties"]}
+            assert served.keys() == documented.keys(), source_type
+            for name, prop in documented.items():
+                for key in ("json_schema", "is_credential", "system_provided"):
+                    assert served[name][key] == prop[key], (source_type, name, key)
+
+
+@pytest.mark.parametrize("source_type", CREATED_SOURCE_TYPES)
 def test_every_documented_source_type_is_created_with_its_own_form(roomy: Api, source_type: str) -> None:
     form = FORMS["source_types"][source_type]
-    card = roomy.get(f"/v4/source-types/{source_type}").json()
-    assert [s["type"] for s in card["steps"]] == [s["type"] for s in form["steps"]]
-    served = {p["name"]: p for s in card["steps"] for p in s["properties"]}
     documented = {p["name"]: p for s in form["steps"] for p in s["properties"]}
-    assert served.keys() == documented.keys()
-    assert all(served[n]["json_schema"] == documented[n]["json_schema"] for n in served)
 
     values = complete_values(form)
     created = roomy.post(
@@ -103,7 +122,7 @@ def test_every_documented_source_type_is_created_with_its_own_form(roomy: Api, s
     assert all(isinstance(v, str) for v in shown.values() if v is not None)
 
 
-@pytest.mark.parametrize("source_type", SOURCE_TYPES)
+@pytest.mark.parametrize("source_type", CREATED_SOURCE_TYPES)
 def test_the_oauth_step_waits_for_its_credentials(roomy: Api, source_type: str) -> None:
     form = FORMS["source_types"][source_type]
     if "oauth" not in [s["type"] for s in form["steps"]]:
@@ -119,7 +138,7 @@ def test_the_oauth_step_waits_for_its_credentials(roomy: Api, source_type: str) 
     assert updated["report_card"]["current_step_type"] == "discover_schema"
 
 
-@pytest.mark.parametrize("source_type", SOURCE_TYPES)
+@pytest.mark.parametrize("source_type", CREATED_SOURCE_TYPES)
 def test_a_wrong_type_for_any_property_is_refused(roomy: Api, source_type: str) -> None:
     form = FORMS["source_types"][source_type]
     complete = complete_values(form)
@@ -127,7 +146,7 @@ def test_a_wrong_type_for_any_property_is_refused(roomy: Api, source_type: str) 
         for prop in step["properties"]:
             if prop["json_schema"] is None:
                 continue  # Stitch's own properties (image_version) carry no schema
-            wrong = WRONG_TYPE[schema_type(prop["json_schema"])]
+            wrong = wrong_value(prop["json_schema"])
             body = {
                 "type": source_type,
                 "display_name": "Wrong",
@@ -148,12 +167,15 @@ def test_every_documented_destination_type_is_created_and_checked(roomy: Api, de
     )
     assert created.status_code == 200, created.text
     assert [s["type"] for s in created.json()["report_card"]["steps"]] == [s["type"] for s in form["steps"]]
-    missing = {k: v for k, v in values.items() if k != sorted(values)[0]}
+    # Only the form step is needed to create one: leaving out any of its required values is refused.
+    needed = complete_values(form, steps=("form",))
+    first = sorted(needed)[0]
+    missing = {k: v for k, v in values.items() if k != first}
     refused = roomy.post("/v4/destinations", json={"type": destination_type, "properties": missing})
-    assert refused.status_code == 400 and sorted(values)[0] in refused.text
+    assert refused.status_code == 400 and first in refused.text
     for name in values:
         prop = next(p for s in form["steps"] for p in s["properties"] if p["name"] == name)
-        wrong = WRONG_TYPE[schema_type(prop["json_schema"])]
+        wrong = wrong_value(prop["json_schema"])
         response = roomy.post(
             "/v4/destinations", json={"type": destination_type, "properties": {**values, name: wrong}}
         )

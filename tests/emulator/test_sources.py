@@ -154,11 +154,11 @@ def test_create_validation_errors(stitch_emulator: EmulatorServer, api: Api) -> 
     )
     assert err(_create(api, name="shop_db")) == (400, "InvalidName", "non-unique name (shop_db)")
     assert err(_create(api, name="9lives"))[1] == "InvalidName"
-    # The form's schemas: port is an integer, ssl a string, frequency one of the listed values; username
-    # is not a platform.postgres property (the docs name it user).
+    # The form's schemas: port an integer or a digit string, ssl "true" or "false", frequency one of
+    # the listed values; username is not a platform.postgres property (the docs name it user).
     bad = _create(
         api,
-        properties={**PG_PROPS, "port": "5432", "ssl": True, "frequency_in_minutes": "7", "username": "u"},
+        properties={**PG_PROPS, "port": "abc", "ssl": True, "frequency_in_minutes": "7", "username": "u"},
     )
     assert bad.status_code == 400 and bad.json()["error"] == "InvalidProperties"
     assert bad.json()["data"]["bad_properties"] == ["frequency_in_minutes", "port", "ssl", "username"]

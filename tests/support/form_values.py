@@ -16,6 +16,8 @@ PATTERN_SAMPLES = {
     "^(true|false)$": "false",
     "^(ssh|none)$": "none",
     "^(csv|json)$": "csv",
+    "^(csv|jsonl)$": "csv",
+    "^stitch-challenge-file-.*$": "stitch-challenge-file-1",
 }
 TYPE_SAMPLES: dict[str, Any] = {
     "integer": 7,
@@ -24,37 +26,48 @@ TYPE_SAMPLES: dict[str, Any] = {
     "object": {"kind": "sample"},
     "array": ["sample"],
 }
-#: A value of the wrong JSON type for each schema type (what the emulator must refuse).
-WRONG_TYPE: dict[str, Any] = {
-    "string": 12,
-    "integer": "seven",
-    "number": "one and a half",
-    "boolean": "maybe",
-    "object": "not an object",
-    "array": "not an array",
-}
 
 
-def schema_type(schema: dict[str, Any] | None) -> str:
+def _alternatives(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The schema's typed alternatives (``anyOf`` of several types, or the schema itself)."""
     if not schema:
-        return "string"
-    if isinstance(schema.get("type"), str):
-        return str(schema["type"])
-    types = {alt.get("type") for alt in schema.get("anyOf", [])}
-    return str(types.pop()) if len(types) == 1 else "string"
+        return [{"type": "string"}]
+    typed = [alt for alt in schema.get("anyOf", []) if "type" in alt]
+    return typed if typed and "type" not in schema else [schema]
+
+
+def schema_types(schema: dict[str, Any] | None) -> set[str]:
+    return {str(alt.get("type", "string")) for alt in _alternatives(schema)}
+
+
+def wrong_value(schema: dict[str, Any] | None) -> Any:
+    """A value of a JSON type that no alternative of the schema takes."""
+    kinds = schema_types(schema)
+    for candidate, kind in (
+        (["not", "scalar"], "array"),
+        (12, "integer"),
+        ("twelve", "string"),
+        ({}, "object"),
+    ):
+        if kind not in kinds and not (kind == "integer" and "number" in kinds):
+            return candidate
+    raise AssertionError(f"no wrong value for {schema}")
 
 
 def sample(name: str, schema: dict[str, Any] | None) -> Any:
     """A value the schema accepts; ``name`` keeps string values apart and recognisable."""
-    kind = schema_type(schema)
+    first = _alternatives(schema)[0]
+    if first.get("enum"):
+        return first["enum"][0]
+    kind = str(first.get("type", "string"))
     if kind != "string":
         return TYPE_SAMPLES[kind]
-    pattern = (schema or {}).get("pattern")
+    pattern = first.get("pattern")
     if pattern:
         value = PATTERN_SAMPLES[pattern]
         assert re.search(pattern, value), (pattern, value)
         return value
-    if (schema or {}).get("format") == "date-time":
+    if first.get("format") == "date-time":
         return "2024-01-01T00:00:00Z"
     return f"{name}-value"
 

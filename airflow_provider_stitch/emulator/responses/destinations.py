@@ -88,7 +88,10 @@ async def create_destination(request: Request, account: AuthedAccount) -> dict[s
     if len(account.active_destinations()) >= account.destination_limit:
         raise destinations_error("you are at your destination limit")
     bad = [k for k, v in props.items() if (p := dtype.property(k)) is None or not p.validate(v)]
-    missing = [p.name for p in dtype.properties if p.completes_step and p.name not in props]
+    # Only the form step is needed to create a destination; an OAuth step's values come later.
+    missing = [
+        p.name for p in dtype.properties if p.step == "form" and p.completes_step and p.name not in props
+    ]
     if bad or missing:
         raise destinations_error(f"properties do not match schema: {', '.join(sorted(bad + missing))}")
     now = backend.tick()
