@@ -176,7 +176,8 @@ def _coerce(value: Any, wanted: str) -> tuple[Any, str | None]:
             return value, None
         if isinstance(value, float) and value.is_integer():
             return int(value), None
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        # ASCII digits only: Python's \d takes other scripts' digits, which Stitch's schemas do not.
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
             return int(value), None
         return value, "must be an integer"
     if wanted == "number":

@@ -151,13 +151,20 @@ def form_properties(
 
     values: dict[str, Any] = rendered_mapping(properties, "properties")
     if conn_id:
-        values.update(properties_from_connection(conn_id, conn_fields or form.connection_fields()))
+        from_connection = properties_from_connection(conn_id, conn_fields or form.connection_fields())
+        if not from_connection:
+            raise StitchConfigurationError(
+                f"Connection {conn_id!r} gave no value for the {form.type} form (its fields map onto none "
+                "of the form's properties); set properties_conn_fields."
+            )
+        values.update(from_connection)
     try:
         prepared = form.prepare(values, partial=partial)
     except FormProblems as exc:
         raise StitchConfigurationError(str(exc)) from None
     for name in form.credential_names() & set(prepared):
-        mask_secret(str(prepared[name]))
+        # The object itself: Airflow masks each string inside a key file's mapping, not its repr.
+        mask_secret(prepared[name])
     return prepared
 
 
@@ -341,7 +348,6 @@ class StitchCreateSourceOperator(_CreateOperator):
         display_name = str(self.display_name).strip()
         if not display_name:
             raise StitchConfigurationError("display_name rendered empty")
-        properties = self.collect_properties(read_form(hook, "source", self.source_type))
         destination_id = (
             coerce_id(self.destination_id, "destination_id") if self.destination_id is not None else None
         )
@@ -368,6 +374,8 @@ class StitchCreateSourceOperator(_CreateOperator):
                 "Stitch source %s already exists; reusing it (if_exists='use_existing').", existing.label
             )
             return self._result(existing, created=False)
+        # Only a write needs the form: a retry that reuses the source sends nothing to check.
+        properties = self.collect_properties(read_form(hook, "source", self.source_type))
         self.log.info(
             "Creating Stitch source %r (%s) with properties: %s",
             display_name,
@@ -445,7 +453,6 @@ class StitchCreateDestinationOperator(_CreateOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.make_hook()
-        properties = self.collect_properties(read_form(hook, "destination", self.destination_type))
         if self.name:
             for destination in hook.list_destinations():
                 if destination.get("name") != self.name or destination.get("deleted_at"):
@@ -464,6 +471,7 @@ class StitchCreateDestinationOperator(_CreateOperator):
                     "Stitch destination %r (id %s) already exists; reusing it.", self.name, destination["id"]
                 )
                 return self._result(destination, created=False)
+        properties = self.collect_properties(read_form(hook, "destination", self.destination_type))
         self.log.info(
             "Creating Stitch destination %r (%s) with properties: %s",
             self.name,

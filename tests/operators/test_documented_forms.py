@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from form_values import complete_values
 
+from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators import StitchCreateDestinationOperator, StitchCreateSourceOperator
 
@@ -169,3 +170,26 @@ def test_a_source_stopped_at_its_oauth_step_says_so(stitch_conns: Any) -> None:
         properties={"start_date": "2024-01-01T00:00:00Z"},
     ).execute({})
     assert created["current_step_type"] == "oauth"
+
+
+def test_a_connection_that_fills_nothing_in_the_form_is_named(
+    stitch_conns: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_EMPTY_APP", json.dumps({"conn_type": "generic", "extra": {"x": 1}}))
+    before = len(StitchConnectHook().list_sources())
+    with pytest.raises(StitchConfigurationError, match="Connection 'empty_app' gave no value"):
+        StitchCreateSourceOperator(
+            task_id="create_source",
+            display_name="Toggl app",
+            source_type="platform.toggl",
+            properties_conn_id="empty_app",
+        ).execute({})
+    assert len(StitchConnectHook().list_sources()) == before
+
+
+def test_a_retry_reuses_the_source_without_checking_inputs_it_would_not_send(stitch_conns: Any) -> None:
+    # The seeded shop_db exists: a retried task whose inputs no longer fill the form still reuses it.
+    reused = StitchCreateSourceOperator(
+        task_id="create_source", display_name="Shop DB", source_type="platform.postgres"
+    ).execute({})
+    assert reused["created"] is False and reused["source_id"] == 2001
