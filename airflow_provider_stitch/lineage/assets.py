@@ -14,6 +14,7 @@ alias) then runs when that table got new data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stitch.exceptions import StitchError
@@ -28,6 +29,7 @@ from airflow_provider_stitch.lineage.naming import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_stitch.api.objects import Source
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 #: The asset alias the replication operator and sensor emit through unless told otherwise.
@@ -43,37 +45,47 @@ def asset_alias_outlets(asset_alias: str | None) -> list[Any]:
     return [AssetAlias(name=asset_alias)]
 
 
-def loaded_tables(hook: StitchConnectHook, result: dict[str, Any], log: Any) -> dict[str, DatasetName]:
-    """Stream -> its destination table, for every stream ``result`` loaded; empty (and logged) when
+@dataclass(frozen=True)
+class LoadedTables:
+    """What a successful replication loaded: its source, and per stream its table and load time."""
+
+    source: Source
+    tables: dict[str, DatasetName]
+    loaded_at: dict[str, str]
+
+
+def look_up_loaded_tables(hook: StitchConnectHook, result: dict[str, Any], log: Any) -> LoadedTables | None:
+    """The tables ``result`` loaded new records into; None when nothing loaded, and None (logged) when
     the destination's tables cannot be named. Costs two calls outside the jobs budget (the source, the
-    destinations), and none when nothing loaded."""
-    streams = loaded_streams(result)
-    if not streams:
-        return {}
-    source = hook.get_source(int(result["source_id"]))
-    destination = destination_of(source.raw, hook.list_destinations())
+    destinations), none when nothing loaded. A lookup failing after the hook's retries raises."""
+    loaded_at = loaded_streams(result)
+    if not loaded_at:
+        return None
+    try:
+        source = hook.get_source(int(result["source_id"]))
+        destination = destination_of(source.raw, hook.list_destinations())
+    except StitchError:
+        log.error("The replication succeeded, but the tables it loaded could not be looked up")
+        raise
     if destination is None:
         log.warning(
             "No asset events for %s: its destination cannot be told (several destinations, no mapping)",
             source.label,
         )
-        return {}
+        return None
     try:
         naming = destination_naming(destination)
     except UnnamedDestinationError as exc:
         log.warning("No asset events for %s: %s", source.label, exc)
-        return {}
-    return {stream: naming.table(source.name, stream) for stream in streams}
+        return None
+    return LoadedTables(source, {s: naming.table(source.name, s) for s in loaded_at}, loaded_at)
 
 
 def emit_load_events(
-    context: Context, asset_alias: str | None, hook: StitchConnectHook, result: dict[str, Any], log: Any
+    context: Context, asset_alias: str | None, loaded: LoadedTables | None, result: dict[str, Any], log: Any
 ) -> list[str]:
-    """Add one asset event per loaded stream to the task's outlet events; returns the asset URIs.
-
-    A lookup failing after the hook's retries fails the try: the data landed but its events could not
-    be named, and a retry (which reattaches to the succeeded job) emits them."""
-    if not asset_alias:
+    """Add one asset event per loaded table to the task's outlet events; returns the asset URIs."""
+    if not asset_alias or loaded is None:
         return []
     outlet_events = context.get("outlet_events")
     if outlet_events is None:
@@ -82,14 +94,8 @@ def emit_load_events(
         return []
     from airflow.sdk import Asset, AssetAlias
 
-    try:
-        tables = loaded_tables(hook, result, log)
-    except StitchError:
-        log.error("The replication succeeded, but the tables it loaded could not be looked up")
-        raise
-    loaded_at = loaded_streams(result)
     accessor = outlet_events[AssetAlias(name=asset_alias)]
-    for stream, table in tables.items():
+    for stream, table in loaded.tables.items():
         accessor.add(
             Asset(name=table.uri, uri=table.uri),
             extra={
@@ -97,9 +103,9 @@ def emit_load_events(
                 "source_id": result.get("source_id"),
                 "source_name": result.get("source_name"),
                 "stream": stream,
-                "loaded_at": loaded_at[stream],
+                "loaded_at": loaded.loaded_at[stream],
                 "stitch_client_id": result.get("stitch_client_id"),
             },
         )
-        log.info("Asset event for %s (stream %s loaded at %s)", table.uri, stream, loaded_at[stream])
-    return [table.uri for table in tables.values()]
+        log.info("Asset event for %s (stream %s loaded at %s)", table.uri, stream, loaded.loaded_at[stream])
+    return [table.uri for table in loaded.tables.values()]

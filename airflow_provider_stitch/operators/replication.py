@@ -50,7 +50,13 @@ from airflow_provider_stitch.exceptions import (
     StitchJobAlreadyRunningError,
     StitchReplicationError,
 )
-from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS, asset_alias_outlets, emit_load_events
+from airflow_provider_stitch.lineage.assets import (
+    DEFAULT_ASSET_ALIAS,
+    LoadedTables,
+    asset_alias_outlets,
+    emit_load_events,
+    look_up_loaded_tables,
+)
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
 from airflow_provider_stitch.operators.waiting import (
     BlockingWaitDriver,
@@ -152,6 +158,7 @@ class _ReplicationWaitMixin:
     http_retry_policy: dict[str, Any] | None
     asset_alias: str | None
     outlets: list[Any]
+    _loaded_tables: LoadedTables | None
     _driver: BlockingWaitDriver | None
     log: Any
 
@@ -189,9 +196,21 @@ class _ReplicationWaitMixin:
         self.outlets = [*self.outlets, *asset_alias_outlets(asset_alias)]
 
     def _succeeded(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """The task's result once the wait succeeded, with one asset event per loaded stream."""
-        emit_load_events(context, self.asset_alias, self._hook(), result, self.log)
+        """The task's result once the wait succeeded, with one asset event per loaded stream (and the
+        tables kept for OpenLineage, which asks once the task completed)."""
+        self._loaded_tables = look_up_loaded_tables(self._hook(), result, self.log)
+        self._lineage_result = result
+        emit_load_events(context, self.asset_alias, self._loaded_tables, result, self.log)
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (the ``[openlineage]`` extra): the source's streams in, their tables out, and a
+        ``stitchReplication`` run facet with the job name and each stream's load time."""
+        from airflow_provider_stitch.lineage.openlineage import replication_lineage
+
+        return replication_lineage(
+            getattr(self, "_lineage_result", None), getattr(self, "_loaded_tables", None)
+        )
 
     def _restart(
         self, context: Context, wait: ReplicationWait, deadline: float | None
