@@ -13,7 +13,7 @@ from airflow.sdk import AssetAlias
 from replication_modes import MODES, run_in_mode, run_op
 from replication_support import SHOP_DB, STREAMS, make_context, scenario
 
-from airflow_provider_stitch.exceptions import StitchReplicationError
+from airflow_provider_stitch.exceptions import StitchError, StitchReplicationError
 from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
 
@@ -143,3 +143,87 @@ def test_the_asset_names_the_table_in_the_destination_the_source_loads_into(
     uris = [e.dest_asset_key.uri for e in alias_events(context)]
     assert uris == [f"{expected_base}/shop_db/{stream}" for stream in STREAMS]
     assert not any("s3cret-pw" in uri for uri in uris)
+
+
+def test_with_several_destinations_the_one_the_source_is_mapped_to_names_the_tables(
+    emulator: Any, hook: Any
+) -> None:
+    hook.create_destination(
+        type="s3", name="Lake", properties={"s3_bucket": "b", "output_file_format": "csv"}
+    )
+    assert hook.get_source(SHOP_DB).raw["mapped_destination_ids"] == [3001]
+    context = make_context()
+    run_in_mode("blocking", context)
+    warehouse = emulator.warehouse_path
+    assert [e.dest_asset_key.uri for e in alias_events(context)] == [
+        f"duckdb://localhost{warehouse}/shop_db/{stream}" for stream in STREAMS
+    ]
+
+
+def test_a_failed_lookup_fails_the_try_and_the_retry_emits_the_events(emulator: Any) -> None:
+    from replication_support import TaskStateStore
+
+    store = TaskStateStore()
+    # Every attempt of the hook's retries fails: the data landed, but its tables cannot be named.
+    emulator.admin.inject_fault("GET", "/v4/destinations", status=503, count=5)
+    with pytest.raises(StitchError):
+        run_in_mode("blocking", make_context(store))
+    emulator.admin.clear_faults()
+    retried = make_context(store)  # the retry reattaches to the succeeded job through the state store
+    result = run_in_mode("blocking", retried)
+    assert sorted(e.extra["stream"] for e in alias_events(retried)) == sorted(
+        truth_loaded(emulator, result["job_name"])
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_openlineage_facets_name_the_streams_and_tables_in_every_mode(mode: str, emulator: Any) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    from replication_modes import run_op as make_op
+
+    context = make_context()
+    task = make_op(deferrable=mode == "deferrable", wait_for_completion=mode != "reschedule")
+    if mode == "reschedule":
+        task.execute(context)
+        task = StitchReplicationJobSensor(
+            task_id="wait",
+            job_reference=context["ti"].xcoms["stitch_job"],
+            mode="reschedule",
+            poke_interval=20,
+        )
+        result = sense(task, context)
+    elif mode == "deferrable":
+        from replication_modes import defer_and_resume
+
+        result = defer_and_resume(task, context)
+    else:
+        result = task.execute(context)
+    lineage = task.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        ("postgres://shop-db.internal:5432", f"shop.{s}") for s in STREAMS
+    ]
+    assert [d.name for d in lineage.outputs] == [f"shop_db.{s}" for s in STREAMS]
+    facet = lineage.run_facets["stitchReplication"]
+    assert facet.job_name == result["job_name"]
+    assert facet.streams_loaded_at == truth_loaded(emulator, result["job_name"])
+
+
+def sense(sensor: StitchReplicationJobSensor, context: dict[str, Any]) -> dict[str, Any]:
+    """Pokes of one sensor instance until it returns (the instance answers OpenLineage afterwards)."""
+    import time
+
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    while True:
+        try:
+            return sensor.execute(context)  # type: ignore[no-any-return]
+        except AirflowRescheduleException:
+            time.sleep(0.1)
+
+
+def test_nothing_loaded_reports_no_lineage(emulator: Any) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    task = run_op(wait_for="extraction")
+    task.execute(make_context())
+    lineage = task.get_openlineage_facets_on_complete(None)
+    assert (lineage.inputs, lineage.outputs, lineage.run_facets) == ([], [], {})

@@ -246,3 +246,37 @@ def test_new_loads_skip_other_sources_unloaded_rows_and_old_loads() -> None:
     assert [(s, p) for s, _, p in new_loads(rows, "shop_db", None, cursor)] == [
         ("orders", "2024-01-01T00:00:00Z")
     ]
+
+
+async def test_a_transient_poll_error_is_only_logged(emulator: Any) -> None:
+    store = AssetStateStore()
+    running = Running(watcher(store))
+    await baseline_taken(store)
+    await asyncio.to_thread(emulator.admin.inject_fault, "GET", "/v4/1001/loads", status=503, count=8)
+    truth = await scheduled_job(emulator)
+    events = await running.until(3)
+    await running.stop()
+    assert {e["stream"]: e["loaded_at"] for e in events} == loaded(truth)
+    assert not await asyncio.to_thread(emulator.admin.faults)  # every injected failure was met
+
+
+class SeveralAssets(AssetStateStore):
+    """The store of a trigger watching several assets: Airflow's accessors then refuse a single one."""
+
+    def _single_accessor(self) -> AssetStateStore:
+        raise ValueError("Task has 2 concrete inlets and outlets")
+
+
+async def test_a_trigger_watching_several_assets_keeps_its_cursor_in_memory(emulator: Any) -> None:
+    store = SeveralAssets()
+    trigger = watcher(store)
+    running = Running(trigger)
+    for _ in range(200):
+        if trigger._memory_cursor is not None:
+            break
+        await asyncio.sleep(0.02)
+    truth = await scheduled_job(emulator)
+    events = await running.until(3)
+    await running.stop()
+    assert {e["stream"]: e["loaded_at"] for e in events} == loaded(truth)
+    assert store.values == {}
