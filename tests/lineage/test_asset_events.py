@@ -17,6 +17,14 @@ from airflow_provider_stitch.exceptions import StitchError, StitchReplicationErr
 from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor
 
+#: An S3 destination's form, as the emulator's forms.json derives it from Stitch's docs.
+S3_PROPERTIES = {
+    "s3_bucket": "com-stitch-lake",
+    "output_file_format": "csv",
+    "s3_key_format_string": "[integration_name]/[table_name]/[table_version]_[timestamp_loaded]",
+    "sentinel_key": "stitch-challenge-file-af295ad1-7a4b-4881-89dc-c9be27de13a5",
+}
+
 
 def alias_events(context: dict[str, Any], alias: str = DEFAULT_ASSET_ALIAS) -> list[Any]:
     return list(context["outlet_events"][AssetAlias(name=alias)].asset_alias_events)
@@ -94,7 +102,7 @@ def test_a_destination_without_table_naming_emits_nothing_and_says_why(
     hook.create_destination(
         type="s3",
         name="Lake",
-        properties={"s3_bucket": "com-stitch-lake", "output_file_format": "jsonl"},
+        properties=S3_PROPERTIES,
     )
     context = make_context()
     result = run_in_mode("blocking", context)
@@ -113,6 +121,7 @@ def test_a_destination_without_table_naming_emits_nothing_and_says_why(
             "snowflake",
             {
                 "host": "xy12345.us-east-1.snowflakecomputing.com",
+                "port": "443",
                 "warehouse": "LOADING",
                 "database": "RAW",
                 "username": "stitch",
@@ -128,6 +137,7 @@ def test_a_destination_without_table_naming_emits_nothing_and_says_why(
                 "username": "stitch",
                 "password": "s3cret-pw",
                 "database": "dev",
+                "encryption_type": "none",
             },
             "redshift://analytics.eu-west-1:5439/dev",
         ),
@@ -148,9 +158,7 @@ def test_the_asset_names_the_table_in_the_destination_the_source_loads_into(
 def test_with_several_destinations_the_one_the_source_is_mapped_to_names_the_tables(
     emulator: Any, hook: Any
 ) -> None:
-    hook.create_destination(
-        type="s3", name="Lake", properties={"s3_bucket": "b", "output_file_format": "csv"}
-    )
+    hook.create_destination(type="s3", name="Lake", properties=S3_PROPERTIES)
     assert hook.get_source(SHOP_DB).raw["mapped_destination_ids"] == [3001]
     context = make_context()
     run_in_mode("blocking", context)
