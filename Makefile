@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,emulator]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,emulator,openlineage]"
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -404,6 +404,11 @@ class StitchConnectHook(BaseHook):
         """
         return _match_source(self.list_sources(include_deleted=False), name)
 
+    async def afind_source(self, name: str) -> Source:
+        """:meth:`find_source`, for the triggerer."""
+        sources = await self.alist_sources()
+        return _match_source([s for s in sources if not s.is_deleted], name)
+
     def find_sources(self, name: str) -> list[Source]:
         """The active sources named ``name``: by schema name if any, else by display name (maybe none)."""
         return _sources_named(self.list_sources(include_deleted=False), name)

@@ -50,6 +50,13 @@ from airflow_provider_stitch.exceptions import (
     StitchJobAlreadyRunningError,
     StitchReplicationError,
 )
+from airflow_provider_stitch.lineage.assets import (
+    DEFAULT_ASSET_ALIAS,
+    LoadedTables,
+    asset_alias_outlets,
+    emit_load_events,
+    look_up_loaded_tables,
+)
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
 from airflow_provider_stitch.operators.waiting import (
     BlockingWaitDriver,
@@ -149,6 +156,9 @@ class _ReplicationWaitMixin:
     poll_interval: float
     cancel_on_kill: bool
     http_retry_policy: dict[str, Any] | None
+    asset_alias: str | None
+    outlets: list[Any]
+    _loaded_tables: LoadedTables | None
     _driver: BlockingWaitDriver | None
     log: Any
 
@@ -179,6 +189,28 @@ class _ReplicationWaitMixin:
         ti.xcom_push(key=JOB_XCOM_KEY, value=job.to_dict())
         if url:
             self.log.info("Stitch source page: %s", url)
+
+    def _declare_asset_alias(self, asset_alias: str | None) -> None:
+        """Declare the outlet load events are emitted through (no network, no heavy import)."""
+        self.asset_alias = asset_alias
+        self.outlets = [*self.outlets, *asset_alias_outlets(asset_alias)]
+
+    def _succeeded(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """The task's result once the wait succeeded, with one asset event per loaded stream (and the
+        tables kept for OpenLineage, which asks once the task completed)."""
+        self._loaded_tables = look_up_loaded_tables(self._hook(), result, self.log)
+        self._lineage_result = result
+        emit_load_events(context, self.asset_alias, self._loaded_tables, result, self.log)
+        return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (the ``[openlineage]`` extra): the source's streams in, their tables out, and a
+        ``stitchReplication`` run facet with the job name and each stream's load time."""
+        from airflow_provider_stitch.lineage.openlineage import replication_lineage
+
+        return replication_lineage(
+            getattr(self, "_lineage_result", None), getattr(self, "_loaded_tables", None)
+        )
 
     def _restart(
         self, context: Context, wait: ReplicationWait, deadline: float | None
@@ -266,7 +298,7 @@ class _ReplicationWaitMixin:
         result = dict(event["result"])
         if status == Phase.SUCCEEDED.value:
             self.log.info("%s", outcome_message(status, result))
-            return result
+            return self._succeeded(context, result)
         if restarted := self._restart(context, wait, deadline):
             self._defer_wait(restarted, deadline)
         raise StitchReplicationError(outcome_message(status, result), result=result)
@@ -295,6 +327,10 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
     :param cancel_on_kill: Stop the job when the task is killed, times out, or is marked failed while
         deferred (default True); only a job this task started, and only while it extracts.
     :param http_retry_policy: Overrides the connection's HTTP retry settings (``RetryPolicy.to_dict()``).
+    :param asset_alias: The asset alias (declared as an outlet by the operator itself) through which a
+        successful run emits one asset event per stream that loaded new records, on the asset naming
+        its destination table (see ``docs/data-aware.md``). Default ``"stitch_loads"``; ``None`` emits
+        nothing.
 
     Against the emulator, the connection's ``time_scale`` extra divides ``poll_interval`` and
     ``timeout`` (loopback hosts only), so DAGs keep their production values.
@@ -319,10 +355,12 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         if_running: str = "attach",
         cancel_on_kill: bool = True,
         http_retry_policy: dict[str, Any] | None = None,
+        asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_one_source(source_id, source_name)
+        self._declare_asset_alias(asset_alias)
         if wait_for not in _WAIT_FOR:
             raise StitchConfigurationError(f"wait_for must be one of {_WAIT_FOR}; got {wait_for!r}")
         if if_running not in _IF_RUNNING:
@@ -359,7 +397,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
             self._push_before_waiting(context, job, client_id, url)
             started = ReplicationProgress(Phase.EXTRACTING, job, "started; not waiting for the outcome")
             return started.to_result(stitch_client_id=client_id, url=url)
-        return self.execute_resumable(context)
+        return self._succeeded(context, self.execute_resumable(context))
 
     def _deadline(self, context: Context) -> float | None:
         ti = context.get("ti")

@@ -23,6 +23,7 @@ from airflow_provider_stitch.api.progress import TIMEOUT, JobRef, WaitFor, outco
 from airflow_provider_stitch.api.retry import RetryPolicy
 from airflow_provider_stitch.api.wait import ReplicationWait
 from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS
 from airflow_provider_stitch.links import StitchSourceLink
 from airflow_provider_stitch.operators.replication import (
     _WAIT_FOR,
@@ -69,6 +70,8 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         not start; turn it on when the sensor is the only waiter of a job started with
         ``wait_for_completion=False``. A sensor without ``job_name`` never stops anything.
     :param stitch_conn_id: The Stitch connection. Templated.
+    :param asset_alias: As the run operator's: the alias a successful wait emits one asset event per
+        loaded stream through (declared as an outlet by the sensor); ``None`` emits nothing.
 
     ``timeout`` (BaseSensorOperator's, real seconds) and ``execution_timeout`` bound the wait in every
     mode; the deferred wait ends at the sooner of the two.
@@ -99,10 +102,12 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         poke_interval: float = DEFAULT_POLL_INTERVAL,
         cancel_on_kill: bool = False,
         http_retry_policy: dict[str, Any] | None = None,
+        asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         **kwargs: Any,
     ) -> None:
         poke_interval = check_poll_interval(poke_interval, "poke_interval")
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self._declare_asset_alias(asset_alias)
         if job_reference is not None and (
             job_name or source_id not in (None, "") or source_name or started_after
         ):
@@ -263,7 +268,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             return False
         client_id, url = self._link
         result = progress.to_result(stitch_client_id=client_id, url=url)
-        return PokeReturnValue(True, raise_for_outcome(progress, result))
+        return PokeReturnValue(True, self._succeeded(context, raise_for_outcome(progress, result)))
 
     def _timed_out(self, wait: ReplicationWait, result: dict[str, Any], detail: str | None = None) -> Any:
         """The deferred sensor's deadline: the same exception as a poke or reschedule sensor's timeout

@@ -60,7 +60,15 @@ class TaskStateStore(dict):  # type: ignore[type-arg]
 
 
 def make_context(store: TaskStateStore | None = None) -> dict[str, Any]:
-    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
+    """A task's context: its instance, its state store, and Airflow's own outlet event accessors (where
+    a successful wait adds its asset events)."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    return {
+        "ti": FakeTaskInstance(),
+        "task_state_store": store if store is not None else TaskStateStore(),
+        "outlet_events": OutletEventAccessors(),
+    }
 
 
 @pytest.fixture
