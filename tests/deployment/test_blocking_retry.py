@@ -32,7 +32,9 @@ def _wait_job_saved(stack: AirflowStack, run, timeout: float = 60.0) -> str:
         if job and job.get("job_name"):
             return str(job["job_name"])
         if time.monotonic() > deadline:
-            raise StackError(f"the task saved no Stitch job in {timeout:g} s\n{stack.diagnostics(run, TASK_ID)}")
+            raise StackError(
+                f"the task saved no Stitch job in {timeout:g} s\n{stack.diagnostics(run, TASK_ID)}"
+            )
         time.sleep(0.3)
 
 
