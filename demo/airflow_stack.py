@@ -89,6 +89,50 @@ def _session_members(session_id: int) -> list[int]:
     return members
 
 
+def kill_session(session_id: int, timeout: float = 10.0) -> None:
+    """SIGKILL every process of a session until none is left (or ``timeout`` passed). Zombies do not
+    count: a killed session leader stays one until its parent (``Popen.wait``) reaps it."""
+    deadline = time.monotonic() + timeout
+    while (members := _session_members(session_id)) and time.monotonic() < deadline:
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _mentions(pid: int, text: str) -> bool:
+    """Whether a process's command line or environment mentions ``text`` (here: a stack's temp dir)."""
+    for name in ("cmdline", "environ"):
+        try:
+            if text.encode() in Path(f"/proc/{pid}/{name}").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def stop_detached(state_file: Path) -> list[str]:
+    """Stop a stack left running (``keep_home``) by an earlier process, from its ``write_state`` file;
+    returns the names of the processes found. A pid is only signalled while its process still belongs
+    to that stack (it mentions the stack's temp dir), so a pid reused since is left alone."""
+    state = json.loads(state_file.read_text())
+    root = str(state["root"])
+    found = [name for name, pid in state["sessions"].items() if _mentions(int(pid), root)]
+    for name in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(state["sessions"][name]), signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and any(
+        _mentions(int(state["sessions"][name]), root) for name in found
+    ):
+        time.sleep(0.2)
+    for name in found:
+        kill_session(int(state["sessions"][name]))
+    shutil.rmtree(root, ignore_errors=True)
+    state_file.unlink(missing_ok=True)
+    return found
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -166,17 +210,9 @@ class ManagedProcess:
 
     def kill_session(self) -> None:
         """SIGKILL every process left in this process's session, until none is."""
-        if self.process is None:
-            return
-        deadline = time.monotonic() + 10
-        while (members := _session_members(self.pid)) and time.monotonic() < deadline:
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            if self.process.poll() is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(timeout=0.2)
-            time.sleep(0.05)
+        if self.process is not None:
+            kill_session(self.pid)
+            self.process.poll()
 
     def session_alive(self) -> list[int]:
         """The live processes of this process's session (empty once everything it started is gone)."""
@@ -293,9 +329,23 @@ class AirflowStack:
         if not self.keep_home and getattr(self, "root", None) is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def write_state(self, path: Path) -> None:
+        """What ``stop_detached`` needs to stop this stack from another process (``make demo-stop``)."""
+        sessions = {name: p.pid for name, p in self.processes.items() if p.process is not None}
+        path.write_text(json.dumps({"root": str(self.root), "sessions": sessions}, indent=2))
+
     def leftover_processes(self) -> dict[str, list[int]]:
         """Processes still alive in the sessions the stack started (none after ``stop()``)."""
         return {name: pids for name, p in self.processes.items() if (pids := p.session_alive())}
+
+    @property
+    def admin_user(self) -> str:
+        return ADMIN_USER
+
+    @property
+    def admin_password(self) -> str:
+        """The UI and REST API admin's password: made for this stack, which listens on loopback only."""
+        return self._password
 
     @property
     def warehouse_path(self) -> Path:
