@@ -111,6 +111,12 @@ def _mentions(pid: int, text: str) -> bool:
     return False
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Every live process whose command line or environment mentions ``text`` (Linux ``/proc``)."""
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if pid != os.getpid() and _mentions(pid, text)]
+
+
 def stop_detached(state_file: Path) -> list[str]:
     """Stop a stack left running (``keep_home``) by an earlier process, from its ``write_state`` file;
     returns the names of the processes found. A pid is only signalled while its process still belongs
