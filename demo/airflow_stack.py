@@ -111,32 +111,47 @@ def _mentions(pid: int, text: str) -> bool:
     return False
 
 
+def session_members(session_id: int) -> list[int]:
+    """Every live process of a session: what is left of a stack's process, whatever it renamed itself."""
+    return _session_members(session_id)
+
+
 def processes_mentioning(text: str) -> list[int]:
-    """Every live process whose command line or environment mentions ``text`` (Linux ``/proc``)."""
+    """Every live process whose command line or environment mentions ``text`` (Linux ``/proc``; a
+    process that rewrote its title over them, as Airflow's components do, is not found this way)."""
     pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
     return [pid for pid in pids if pid != os.getpid() and _mentions(pid, text)]
 
 
+def _start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): with the pid, it names one process for good."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
+
+
 def stop_detached(state_file: Path) -> list[str]:
     """Stop a stack left running (``keep_home``) by an earlier process, from its ``write_state`` file;
-    returns the names of the processes found. A pid is only signalled while its process still belongs
-    to that stack (it mentions the stack's temp dir), so a pid reused since is left alone."""
+    returns the names of the session leaders still running. A pid is signalled only while it is the
+    same process (same start time), so a pid reused since is left alone."""
     state = json.loads(state_file.read_text())
-    root = str(state["root"])
-    found = [name for name, pid in state["sessions"].items() if _mentions(int(pid), root)]
-    for name in found:
+    sessions = {name: (int(s["pid"]), s["start_time"]) for name, s in state["sessions"].items()}
+    found = {name: pid for name, (pid, started) in sessions.items() if _start_time(pid) == started}
+    for pid in found.values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(int(state["sessions"][name]), signal.SIGTERM)
+            os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline and any(
-        _mentions(int(state["sessions"][name]), root) for name in found
+        _start_time(pid) == sessions[name][1] for name, pid in found.items()
     ):
         time.sleep(0.2)
-    for name in found:
-        kill_session(int(state["sessions"][name]))
-    shutil.rmtree(root, ignore_errors=True)
+    for pid in found.values():
+        kill_session(pid)
+    shutil.rmtree(state["root"], ignore_errors=True)
     state_file.unlink(missing_ok=True)
-    return found
+    return list(found)
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -337,7 +352,11 @@ class AirflowStack:
 
     def write_state(self, path: Path) -> None:
         """What ``stop_detached`` needs to stop this stack from another process (``make demo-stop``)."""
-        sessions = {name: p.pid for name, p in self.processes.items() if p.process is not None}
+        sessions = {
+            name: {"pid": p.pid, "start_time": _start_time(p.pid)}
+            for name, p in self.processes.items()
+            if p.process is not None
+        }
         path.write_text(json.dumps({"root": str(self.root), "sessions": sessions}, indent=2))
 
     def leftover_processes(self) -> dict[str, list[int]]:

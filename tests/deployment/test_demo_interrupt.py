@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_stack import processes_mentioning
+from airflow_stack import processes_mentioning, session_members
 
 pytestmark = pytest.mark.deployment
 
@@ -52,8 +52,10 @@ def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
             time.sleep(0.3)
         state = json.loads((work_dir / "stack.json").read_text())
         root = state["root"]
-        running = processes_mentioning(root)
-        assert len(running) >= 5, f"expected the whole stack to be up, found pids {running}"
+        sessions = [int(s["pid"]) for s in state["sessions"].values()]
+        assert len(sessions) == 5, state  # the emulator and Airflow's four components
+        running = {pid for sid in sessions for pid in session_members(sid)}
+        assert len(running) >= 6, f"expected the whole stack up, with its children; found {running}"
 
         os.killpg(demo.pid, signal.SIGINT)
         returncode = demo.wait(timeout=90)
@@ -65,6 +67,7 @@ def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
     text = output.read_text()
     assert returncode == 130, text
     assert "demo interrupted" in text
+    assert [pid for sid in sessions for pid in session_members(sid)] == [], text
     assert processes_mentioning(root) == [], text
     assert not Path(root).exists()
     assert not (work_dir / "stack.json").exists()
