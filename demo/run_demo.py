@@ -477,8 +477,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             print("Stop it with: make demo-stop   (or .venv/bin/python demo/run_demo.py --stop)")
         else:
-            stack.stop()
+            with phases.phase("stop", "stopping everything the demo started"):
+                stack.stop()
             state_file.unlink(missing_ok=True)
+            if stack.stop_seconds:
+                gone = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.stop_seconds.items())
+                print(f"Stopped      {gone} (after the SIGTERM, at most 10 s, then SIGKILL)")
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.timings)
     print(f"Timings      {timings}; total {phases.total():.1f} s")
     print("Demo " + ("succeeded" if succeeded else "FAILED"))
