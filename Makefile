@@ -49,7 +49,7 @@ clean:
 DBT_VENV := demo/.dbt-venv
 DBT_STAMP := $(DBT_VENV)/.installed
 
-.PHONY: dbt-venv
+.PHONY: dbt-venv demo-stop
 
 $(DBT_STAMP): demo/dbt-requirements.txt
 	$(PYTHON) -m venv $(DBT_VENV)
@@ -59,5 +59,9 @@ $(DBT_STAMP): demo/dbt-requirements.txt
 
 dbt-venv: $(DBT_STAMP)
 
+# KEEP=1 leaves the demo's Airflow stack running for the UI; `make demo-stop` stops it.
 demo: $(STAMP) $(DBT_STAMP)
-	$(BIN)/python demo/run_demo.py
+	$(BIN)/python demo/run_demo.py $(if $(KEEP),--keep)
+
+demo-stop: $(STAMP)
+	$(BIN)/python demo/run_demo.py --stop

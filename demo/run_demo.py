@@ -1,14 +1,18 @@
-"""``make demo``: Stitch emulator -> Airflow DAG -> DuckDB warehouse -> dbt, with a readable summary.
+"""``make demo``: the example DAGs on a real Airflow stack against the Stitch emulator, with a summary.
 
 Run with the project's virtualenv (``.venv/bin/python demo/run_demo.py``) once ``make dbt-venv`` has built
-dbt's. It starts from a clean ``demo/.work``, makes a throwaway AIRFLOW_HOME, starts ``stitch-emulator``
-on a free loopback port, runs ``example_stitch_replication`` with ``dag.test()`` and prints what
-happened. The emulator is stopped however the run ends (failure, Ctrl-C). Exit status 0 means every task
-of the DAG succeeded.
+dbt's. It starts from a clean ``demo/.work``, then starts the stack of ``demo/airflow_stack.py``: the
+Stitch emulator on a free loopback port, and Airflow's api-server, scheduler, dag-processor and triggerer
+with the LocalExecutor in a throwaway AIRFLOW_HOME, ``[operators] default_deferrable`` on. It triggers
+``example_stitch_replication`` (replicate ``shop_db``, then dbt), follows every awaited DAG run through
+the REST API (printing each task's state changes and the operator's progress lines from its log), then
+prints a summary and writes it to ``demo/.work/summary.json``.
 
-The DAG runs in a child process (this same file, ``--run-dag``) for two reasons: Airflow reads
-AIRFLOW_HOME when first imported, so it must be set before any Airflow import, and Airflow's verbose
-task logs then go to a log file instead of drowning the summary. This process never imports Airflow.
+Everything it started is stopped on success, failure, Ctrl-C and ``kill``; ``--keep`` (``make demo
+KEEP=1``) leaves the stack up for the UI, and ``--stop`` (``make demo-stop``) stops a kept one. Exit
+status: 0 when every awaited run succeeded, 1 otherwise, 130 when interrupted.
+
+This process never imports Airflow: it talks to the stack over HTTP and reads its log files.
 """
 
 from __future__ import annotations
@@ -16,76 +20,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_stack import AirflowStack, DagRun, StackError, stop_detached
+
 REPO = Path(__file__).resolve().parent.parent
-DAG_FILE = REPO / "example_dags" / "example_stitch_replication.py"
-DAG_ID = "example_stitch_replication"
+DAGS_FOLDER = REPO / "example_dags"
+REPLICATION_DAG = "example_stitch_replication"
 REPLICATE_TASK = "replicate_shop_db"
 DBT_TASK = "dbt_build"
 CHECK_TASK = "check_customer_orders"
 SOURCE_SCHEMA = "shop_db"
-BIN = Path(sys.executable).parent
+TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+#: How long the awaited runs may take once triggered (Stitch jobs at speed 1 take about 20 s).
+RUNS_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class AwaitedRun:
+    """A DAG run the demo waits for: one it triggers itself, or one the stack starts on its own (an
+    asset-triggered run, a run reacting to a Stitch-scheduled load)."""
+
+    dag_id: str
+    run_type: str
+    triggered_by_demo: bool = False
+
+
+#: The runs the demo waits for, in the order they happen. Data-aware runs (issue 13) add theirs here,
+#: e.g. ``AwaitedRun("example_stitch_dbt_on_asset", "asset_triggered")``.
+AWAITED_RUNS: tuple[AwaitedRun, ...] = (AwaitedRun(REPLICATION_DAG, "manual", triggered_by_demo=True),)
 
 
 class DemoError(Exception):
-    """A step of the demo failed; the message says which and where its log is."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Child: run the DAG and write what the summary needs to a JSON file.
-# --------------------------------------------------------------------------------------------------
-
-
-def run_dag(result_file: Path) -> int:
-    import importlib.util
-
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    spec = importlib.util.spec_from_file_location("example_stitch_replication", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.dag
-
-    dag_run = dag.test()
-
-    tasks: dict[str, dict[str, Any]] = {}
-    for ti in dag_run.get_task_instances():
-        tasks[ti.task_id] = {
-            "state": str(ti.state.value if hasattr(ti.state, "value") else ti.state),
-            "start": ti.start_date.isoformat() if ti.start_date else None,
-            "end": ti.end_date.isoformat() if ti.end_date else None,
-            "duration": ti.duration,
-        }
-    with create_session() as session:
-        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")
-        for row in session.scalars(query):
-            tasks.setdefault(row.task_id, {})["result"] = XComModel.deserialize_value(row)
-    state = dag_run.state.value if hasattr(dag_run.state, "value") else str(dag_run.state)
-    result_file.write_text(json.dumps({"state": state, "tasks": tasks}, indent=2, default=str))
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Parent: environments, emulator, DAG run, summary.
-# --------------------------------------------------------------------------------------------------
+    """A step of the demo failed; the message says which and where to look."""
 
 
 class Phases:
-    """Wall time of each demo step, for the closing line."""
+    """Wall time of each demo step, for the summary."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -104,100 +84,119 @@ class Phases:
         return time.monotonic() - self.started
 
 
-_SECRET_MARKERS = ("token", "AIRFLOW_CONN_", "password", "secret")
+# --------------------------------------------------------------------------------------------------
+# Following the runs
+# --------------------------------------------------------------------------------------------------
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    """The end of a log, minus lines that may carry a credential (the emulator prints its token)."""
-    if not path.is_file():
-        return ""
-    kept = [
-        "[line hidden: it may hold a credential]" if any(m in line for m in _SECRET_MARKERS) else line
-        for line in path.read_text(errors="replace").splitlines()[-lines:]
-    ]
-    return "\n".join(kept)
+class RunWatcher:
+    """Prints each task's state changes and the Stitch operator's progress lines as they happen."""
 
+    def __init__(self, stack: AirflowStack, started: float) -> None:
+        self.stack = stack
+        self.started = started
+        self.states: dict[tuple[str, str], str] = {}
+        self.log_offsets: dict[Path, int] = {}
+        self.deferred: set[tuple[str, str, str]] = set()
 
-def _errors(log_file: Path) -> str:
-    """The closing line of each traceback in a log: what failed, without Airflow's frames."""
-    found: list[str] = []
-    for line in log_file.read_text(errors="replace").splitlines():
-        head = line.split(":", 1)[0]
-        is_exception_line = all(part.isidentifier() for part in head.split(".")) and head.endswith(
-            ("Exception", "Error")
+    def _say(self, what: str) -> None:
+        print(f"  {time.monotonic() - self.started:6.1f} s  {what}", flush=True)
+
+    def poll(self, run: DagRun) -> list[dict[str, Any]]:
+        tis = self.stack.task_instances(run)
+        for ti in sorted(tis, key=lambda t: t.get("start_date") or "9"):
+            key = (run.dag_id, ti["task_id"])
+            state = ti.get("state") or "none"
+            if state == "deferred":
+                self.deferred.add((run.dag_id, run.run_id, ti["task_id"]))
+            if self.states.get(key) != state:
+                was = self.states.get(key)
+                self.states[key] = state
+                if was is not None or state not in ("none", "scheduled", "queued"):
+                    self._say(f"{run.dag_id}.{ti['task_id']}: {was or 'none'} -> {state}")
+            self._progress_lines(run, ti["task_id"])
+        return tis
+
+    def _progress_lines(self, run: DagRun, task_id: str) -> None:
+        """New lines the provider logged in the task's log files (worker and triggerer parts)."""
+        folder = (
+            self.stack.home / "logs" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}" / f"task_id={task_id}"
         )
-        if is_exception_line and line not in found:
-            found.append(line)
-    return "\n".join(f"  {line}" for line in found if not any(m in line for m in _SECRET_MARKERS))
+        for path in sorted(folder.glob("attempt=*.log*")):
+            offset = self.log_offsets.get(path, 0)
+            try:
+                with path.open("rb") as log:
+                    log.seek(offset)
+                    chunk = log.read()
+            except OSError:
+                continue
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self.log_offsets[path] = offset + len(complete)
+            for raw in complete.splitlines():
+                if line := _provider_line(raw):
+                    self._say(f"{run.dag_id}.{task_id} | {line}")
 
 
-def _run_logged(command: list[str], log_file: Path, env: dict[str, str], what: str) -> None:
-    with log_file.open("w") as out:
-        returncode = subprocess.run(  # noqa: S603 - fixed argument lists built here
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-        ).returncode
-    if returncode != 0:
-        raise DemoError(f"{what} failed (exit {returncode}); last lines of {log_file}:\n{_tail(log_file)}")
+def _provider_line(raw: bytes) -> str | None:
+    """The message of a log record the provider wrote (the progress lines, stops, attaches)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    logger = str(record.get("logger", ""))
+    if "airflow_provider_stitch" not in logger and "Stitch" not in logger:
+        return None
+    return str(record.get("event", "")) or None
 
 
-class Emulator:
-    """``stitch-emulator`` as a child process, ready once it prints the connection line."""
+def _trigger_runs(stack: AirflowStack) -> dict[AwaitedRun, DagRun]:
+    return {awaited: stack.trigger(awaited.dag_id) for awaited in AWAITED_RUNS if awaited.triggered_by_demo}
 
-    def __init__(self, warehouse: Path, speed: float, log_file: Path) -> None:
-        self.warehouse = warehouse
-        self.speed = speed
-        self.log_file = log_file
-        self.process: subprocess.Popen[bytes] | None = None
-        self.base_url: str | None = None
-        self.connection_uri: str | None = None
 
-    def start(self, env: dict[str, str]) -> None:
-        command = [
-            str(BIN / "stitch-emulator"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",  # the OS picks a free port; the emulator prints the one it got
-            "--speed",
-            str(self.speed),
-            "--warehouse",
-            str(self.warehouse),
-        ]
-        with self.log_file.open("w") as out:
-            # Its own session, so a Ctrl-C meant for the demo reaches it only through stop().
-            self.process = subprocess.Popen(  # noqa: S603 - fixed argument list
-                command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+def _find_run(stack: AirflowStack, awaited: AwaitedRun) -> DagRun | None:
+    for run in stack.dag_runs(awaited.dag_id):
+        if run.get("run_type") == awaited.run_type:
+            return DagRun(awaited.dag_id, run["dag_run_id"])
+    return None
+
+
+def follow_runs(
+    stack: AirflowStack, watcher: RunWatcher, timeout: float = RUNS_TIMEOUT
+) -> dict[AwaitedRun, DagRun]:
+    """Until every awaited run has ended (or ``timeout``); returns them."""
+    runs = _trigger_runs(stack)
+    deadline = time.monotonic() + timeout
+    while True:
+        for awaited in AWAITED_RUNS:
+            if awaited not in runs and (found := _find_run(stack, awaited)) is not None:
+                runs[awaited] = found
+        ended = 0
+        for run in runs.values():
+            watcher.poll(run)
+            ended += stack.run_state(run) in TERMINAL_RUN_STATES
+        if ended == len(AWAITED_RUNS):
+            return runs
+        if time.monotonic() > deadline:
+            missing = [a.dag_id for a in AWAITED_RUNS if a not in runs]
+            raise DemoError(
+                f"the DAG runs did not all end within {timeout:g} s"
+                + (f" (never started: {', '.join(missing)})" if missing else "")
+                + f"; logs under {stack.home}"
             )
+        time.sleep(1.0)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log_file.read_text(errors="replace").splitlines():
-                if line.startswith("AIRFLOW_CONN_STITCH_DEFAULT="):
-                    # Printed for a shell (`export ...`), so possibly quoted.
-                    self.connection_uri = shlex.split(line.partition("=")[2])[0]
-                elif self.base_url is None and "http://" in line:
-                    self.base_url = "http://" + line.split("http://", 1)[1].split()[0].rstrip(".,")
-            if self.connection_uri:
-                return
-            if self.process.poll() is not None:
-                raise DemoError(
-                    f"stitch-emulator exited with {self.process.returncode} before it was ready:\n"
-                    + _tail(self.log_file)
-                )
-            time.sleep(0.1)
-        raise DemoError(f"stitch-emulator was not ready after {timeout:.0f} s:\n{_tail(self.log_file)}")
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def _deferred_in_triggerer(stack: AirflowStack, run: DagRun) -> set[str]:
+    """Tasks of the run that a triggerer ran a trigger for: it wrote a part of the task's log."""
+    folder = stack.home / "logs" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}"
+    return {
+        path.parent.name.removeprefix("task_id=") for path in folder.glob("task_id=*/attempt=*.log.trigger.*")
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The summary
+# --------------------------------------------------------------------------------------------------
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -216,79 +215,149 @@ def _clock(value: datetime | None) -> str:
     return value.strftime("%H:%M:%S") if value else "--:--:--"
 
 
-def _row_counts(warehouse: Path) -> dict[str, int]:
-    import duckdb
-
-    counts: dict[str, int] = {}
-    con = duckdb.connect(str(warehouse), read_only=True)
+def _xcom(stack: AirflowStack, run: DagRun, task_id: str) -> Any:
     try:
-        tables = con.execute(
-            "select table_name from information_schema.tables where table_schema = ? order by table_name",
-            [SOURCE_SCHEMA],
-        ).fetchall()
-        for (table,) in tables:
-            quoted = '"' + table.replace('"', '""') + '"'
-            counts[table] = con.execute(f"select count(*) from {SOURCE_SCHEMA}.{quoted}").fetchone()[0]  # noqa: S608
-    finally:
-        con.close()
-    return counts
+        return stack.xcom(run, task_id)
+    except StackError:
+        return None
 
 
-def _replication_lines(task: dict[str, Any]) -> list[str]:
-    result = task.get("result") or {}
-    if not result:
-        return [f"  {REPLICATE_TASK}: {task.get('state', 'not run')} (no result)"]
-    started = _parse_time(task.get("start"))
-    ended = _parse_time(task.get("end"))
-    ex_start = _parse_time(result.get("extraction_start"))
-    ex_end = _parse_time(result.get("extraction_completion"))
-    loads = sorted(t for t in (_parse_time(s.get("loaded_at")) for s in result["streams"].values()) if t)
-    first_load = loads[0] if loads else None
-    last_load = loads[-1] if loads else None
-    statuses = result.get("exit_statuses") or {}
-
-    def phase(name: str, start: datetime | None, end: datetime | None, note: str) -> str:
-        return f"    {name:<12} {_seconds(start, end)}   {_clock(start)} -> {_clock(end)}   {note}"
-
-    return [
-        f"  source {result.get('source_name')} (id {result.get('source_id')}), "
-        f"job {result.get('job_name')}: {result.get('status')}"
-        + (f" ({result['reason']})" if result.get("reason") else ""),
-        phase("starting", started, ex_start, "task start (incl. Airflow starting it) until Stitch extracted"),
-        phase(
-            "extraction",
-            ex_start,
-            ex_end,
-            "exit statuses: " + ", ".join(f"{k} {v}" for k, v in statuses.items()),
+def replication_phases(ti: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's phases with their times, from the operator's return value and the task's times."""
+    loads = sorted(
+        t for t in (_parse_time(s.get("loaded_at")) for s in result.get("streams", {}).values()) if t
+    )
+    marks = [
+        (
+            "starting",
+            _parse_time(ti.get("start_date")),
+            _parse_time(result.get("extraction_start")),
+            "task start (incl. Airflow starting it) until Stitch started extracting",
         ),
-        phase("preparation", ex_end, first_load, "until the first stream's load"),
-        phase("loading", first_load, last_load, "until the last stream's load"),
-        phase("noticed", last_load, ended, "until the operator saw the last load and returned"),
+        (
+            "extraction",
+            _parse_time(result.get("extraction_start")),
+            _parse_time(result.get("extraction_completion")),
+            "exit statuses: " + ", ".join(f"{k} {v}" for k, v in (result.get("exit_statuses") or {}).items()),
+        ),
+        (
+            "preparation",
+            _parse_time(result.get("extraction_completion")),
+            loads[0] if loads else None,
+            "until the first stream's load",
+        ),
+        (
+            "loading",
+            loads[0] if loads else None,
+            loads[-1] if loads else None,
+            "until the last stream's load",
+        ),
+        (
+            "noticed",
+            loads[-1] if loads else None,
+            _parse_time(ti.get("end_date")),
+            "until the operator (in the triggerer) saw the last load and the task resumed and ended",
+        ),
+    ]
+    return [
+        {
+            "phase": name,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+            "seconds": (end - start).total_seconds() if start and end else None,
+            "note": note,
+        }
+        for name, start, end, note in marks
     ]
 
 
-def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator: Emulator) -> list[str]:
-    tasks = result.get("tasks", {})
-    lines = ["", "=" * 78, f"Stitch -> Airflow -> dbt demo: DAG run {result.get('state')}", "=" * 78]
-    lines.append(f"Emulator     {emulator.base_url or '?'} (speed {emulator.speed:g})")
-    lines.append("Tasks")
-    for task_id in (REPLICATE_TASK, DBT_TASK, CHECK_TASK):
-        task = tasks.get(task_id, {})
-        duration = task.get("duration")
-        took = f"{duration:5.1f} s" if isinstance(duration, int | float) else "    ?  "
-        lines.append(f"  {task_id:<24} {task.get('state', 'not run'):<16} {took}")
+def collect(stack: AirflowStack, runs: dict[AwaitedRun, DagRun], watcher: RunWatcher) -> dict[str, Any]:
+    """Everything the summary shows, from the REST API, the log files and the warehouse."""
+    summary: dict[str, Any] = {"ui_url": stack.api_url, "emulator_url": stack.emulator_url, "dag_runs": []}
+    deferred: set[str] = {f"{dag_id}.{task_id}" for dag_id, _, task_id in watcher.deferred}
+    for run in runs.values():
+        body = stack.api("GET", f"/dags/{run.dag_id}/dagRuns/{run.run_id}")
+        tasks = []
+        for ti in stack.task_instances(run):
+            tasks.append(
+                {
+                    "task_id": ti["task_id"],
+                    "state": ti.get("state"),
+                    "try_number": ti.get("try_number"),
+                    "start_date": ti.get("start_date"),
+                    "end_date": ti.get("end_date"),
+                    "duration": ti.get("duration"),
+                }
+            )
+        deferred |= {f"{run.dag_id}.{task_id}" for task_id in _deferred_in_triggerer(stack, run)}
+        summary["dag_runs"].append(
+            {
+                "dag_id": run.dag_id,
+                "run_id": run.run_id,
+                "run_type": body.get("run_type"),
+                "state": body.get("state"),
+                "start_date": body.get("start_date"),
+                "end_date": body.get("end_date"),
+                "tasks": tasks,
+            }
+        )
+    summary["deferred_tasks"] = len(deferred)
+    summary["deferred_task_ids"] = sorted(deferred)
 
-    lines.append("Replication phases (UTC; Stitch timestamps have second precision)")
-    lines += _replication_lines(tasks.get(REPLICATE_TASK, {}))
+    replication = runs.get(AWAITED_RUNS[0])
+    if replication is not None:
+        result = _xcom(stack, replication, REPLICATE_TASK) or {}
+        ti = stack.task_instance(replication, REPLICATE_TASK)
+        summary["replication"] = {
+            "source": result.get("source_name"),
+            "source_id": result.get("source_id"),
+            "job_name": result.get("job_name"),
+            "status": result.get("status"),
+            "reason": result.get("reason"),
+            "phases": replication_phases(ti, result) if result else [],
+            "loaded_at": {name: s.get("loaded_at") for name, s in (result.get("streams") or {}).items()},
+        }
+        summary["dbt"] = _xcom(stack, replication, DBT_TASK)
+        summary["check"] = _xcom(stack, replication, CHECK_TASK)
+    summary["rows_per_stream"] = stack.warehouse_counts(SOURCE_SCHEMA)
+    summary["jobs_started"] = len(stack.emulator.jobs())
+    return summary
 
+
+def summary_lines(summary: dict[str, Any], work_dir: Path) -> list[str]:
+    lines = ["", "=" * 78, "Stitch -> Airflow -> dbt demo on a real Airflow stack", "=" * 78]
+    lines.append(f"Airflow UI   {summary['ui_url']}")
+    lines.append(f"Emulator     {summary['emulator_url']}")
+    lines.append("DAG runs")
+    for run in summary["dag_runs"]:
+        lines.append(f"  {run['dag_id']:<32} {run['run_type']:<16} {run['state']}")
+        for task in run["tasks"]:
+            duration = task.get("duration")
+            took = f"{duration:5.1f} s" if isinstance(duration, int | float) else "    ?  "
+            lines.append(f"    {task['task_id']:<30} {task['state'] or 'none':<16} {took}")
+    lines.append(
+        f"Deferred     {summary['deferred_tasks']} task(s) waited in the triggerer: "
+        + (", ".join(summary["deferred_task_ids"]) or "none")
+    )
+    replication = summary.get("replication")
+    if replication:
+        lines.append("Replication phases (UTC; Stitch timestamps have second precision)")
+        reason = f" ({replication['reason']})" if replication.get("reason") else ""
+        lines.append(
+            f"  source {replication['source']} (id {replication['source_id']}), "
+            f"job {replication['job_name']}: {replication['status']}{reason}"
+        )
+        for phase in replication["phases"]:
+            start, end = _parse_time(phase["start"]), _parse_time(phase["end"])
+            span = f"{_clock(start)} -> {_clock(end)}"
+            lines.append(f"    {phase['phase']:<12} {_seconds(start, end)}   {span}   {phase['note']}")
     lines.append(f"Rows per stream in the warehouse (schema {SOURCE_SCHEMA})")
-    streams = (tasks.get(REPLICATE_TASK, {}).get("result") or {}).get("streams", {})
-    counts = _row_counts(warehouse) if warehouse.is_file() else {}
-    for name in sorted(set(streams) | set(counts)):
-        loaded = _parse_time(streams.get(name, {}).get("loaded_at"))
-        lines.append(f"  {name:<14} {counts.get(name, 0):>6} rows   loaded at {_clock(loaded)}")
-
-    dbt = tasks.get(DBT_TASK, {}).get("result")
+    loaded_at = (replication or {}).get("loaded_at", {})
+    counts = summary["rows_per_stream"]
+    for name in sorted(set(counts) | set(loaded_at)):
+        loaded = _clock(_parse_time(loaded_at.get(name)))
+        lines.append(f"  {name:<14} {counts.get(name, 0):>6} rows   loaded at {loaded}")
+    dbt = summary.get("dbt")
     if dbt:
         tests = ", ".join(f"{n} {status}" for status, n in sorted(dbt["tests"].items())) or "none"
         lines.append(
@@ -299,107 +368,121 @@ def summarize(result: dict[str, Any], warehouse: Path, analytics: Path, emulator
                 f"  {model['name']:<26} {model['status']:<8} {model['seconds']:5.2f} s   {model['relation']}"
             )
     else:
-        lines.append(f"dbt: {tasks.get(DBT_TASK, {}).get('state', 'not run')} (no models built)")
-    check = tasks.get(CHECK_TASK, {}).get("result")
-    if check:
+        lines.append("dbt: no models built")
+    if check := summary.get("check"):
         lines.append(f"Check        {check['model']} has {check['rows']} rows, one per customer loaded")
-    lines.append(f"Warehouse    {warehouse}")
-    lines.append(f"dbt database {analytics}")
+    lines.append(f"Stitch jobs  {summary['jobs_started']} started on the emulator")
+    lines.append(f"Files        {work_dir} (summary.json, warehouse.duckdb, analytics.duckdb)")
     return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------
+
+
+def _stop_kept(state_file: Path) -> None:
+    if state_file.is_file():
+        found = stop_detached(state_file)
+        print(f"Stopped the demo stack left running ({', '.join(found) or 'nothing was still running'})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--speed", type=float, default=1.0, help="emulator speed (1.0: a job takes ~15 s)")
+    parser.add_argument("--speed", type=float, default=1.0, help="emulator speed (1.0: a job takes ~20 s)")
     parser.add_argument(
         "--time-scale",
         type=float,
         default=10.0,
         help="the connection's time_scale extra: divides the operator's intervals (emulator only; "
-        "10: a poll every 2-6 s)",
+        "10: a poll every 6-12 s)",
     )
     parser.add_argument("--work-dir", type=Path, default=REPO / "demo" / ".work")
     parser.add_argument("--dbt", type=Path, default=REPO / "demo" / ".dbt-venv" / "bin" / "dbt")
-    parser.add_argument("--keep-airflow-home", action="store_true", help="keep the throwaway AIRFLOW_HOME")
-    parser.add_argument("--run-dag", type=Path, help=argparse.SUPPRESS)  # internal: the child process
+    parser.add_argument("--keep", action="store_true", help="leave the stack running (stop: --stop)")
+    parser.add_argument("--stop", action="store_true", help="stop a stack an earlier --keep left running")
     args = parser.parse_args(argv)
-    if args.run_dag:
-        return run_dag(args.run_dag)
-
+    work_dir: Path = args.work_dir.resolve()
+    state_file = work_dir / "stack.json"
+    if args.stop:
+        if not state_file.is_file():
+            print(f"No demo stack to stop ({state_file} does not exist)")
+            return 0
+        _stop_kept(state_file)
+        return 0
     if not os.access(args.dbt, os.X_OK):
         print(
             f"demo: no dbt at {args.dbt}; build it with `make dbt-venv` (or run `make demo`)", file=sys.stderr
         )
         return 2
 
-    # `kill` (or make being stopped) must clean up like Ctrl-C does: stop the emulator and the DAG run.
+    # `kill` or a closed terminal must clean up as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    _stop_kept(state_file)
     phases = Phases()
-    work_dir: Path = args.work_dir.resolve()
     # A fresh warehouse every time, so the summary shows exactly this run's loads.
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    airflow_home = Path(tempfile.mkdtemp(prefix="stitch-demo-airflow-"))
-    warehouse = work_dir / "warehouse.duckdb"
-    analytics = work_dir / "analytics.duckdb"
-    result_file = work_dir / "dag-result.json"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
-        "AIRFLOW_VAR_STITCH_DEMO_WORK_DIR": str(work_dir),
-        "AIRFLOW_VAR_STITCH_DEMO_WAREHOUSE": str(warehouse),
-        "AIRFLOW_VAR_STITCH_DEMO_DBT": str(args.dbt.resolve()),
-    }
-    emulator = Emulator(warehouse, args.speed, work_dir / "emulator.log")
-    dag_log = work_dir / "dag-test.log"
+    stack = AirflowStack(
+        DAGS_FOLDER,
+        speed=args.speed,
+        time_scale=args.time_scale,
+        warehouse=work_dir / "warehouse.duckdb",
+        keep_home=args.keep,
+        extra_env={
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+            "AIRFLOW_VAR_STITCH_DEMO_WORK_DIR": str(work_dir),
+            "AIRFLOW_VAR_STITCH_DEMO_WAREHOUSE": str(work_dir / "warehouse.duckdb"),
+            "AIRFLOW_VAR_STITCH_DEMO_DBT": str(args.dbt.resolve()),
+        },
+    )
     succeeded = interrupted = False
     try:
-        # The emulator starts while Airflow migrates its database: neither waits for the other.
-        with phases.phase("emulator start", "starting the Stitch emulator"):
-            emulator.start(env)
-        with phases.phase("airflow db migrate", "creating the Airflow metadata database"):
-            _run_logged(
-                [str(BIN / "airflow"), "db", "migrate"],
-                work_dir / "airflow-db.log",
-                env,
-                "airflow db migrate",
-            )
-        with phases.phase("emulator ready", "waiting for the emulator"):
-            emulator.wait_ready()
-        assert emulator.connection_uri is not None
-        connection = json.loads(emulator.connection_uri)
-        connection["extra"]["time_scale"] = args.time_scale
-        env["AIRFLOW_CONN_STITCH_DEFAULT"] = json.dumps(connection)  # never printed: it holds the token
-        with phases.phase("DAG run", f"running {DAG_ID} with dag.test() (log: {dag_log})"):
-            _run_logged(
-                [sys.executable, str(Path(__file__).resolve()), "--run-dag", str(result_file)],
-                dag_log,
-                env,
-                "the DAG run",
-            )
-        emulator.stop()  # before reading the warehouse: no load can be under way while we count rows
-        result = json.loads(result_file.read_text())
-        for line in summarize(result, warehouse, analytics, emulator):
+        with phases.phase(
+            "stack start",
+            "starting the Stitch emulator and Airflow (api-server, scheduler, dag-processor, triggerer)",
+        ):
+            stack.start()
+        stack.write_state(state_file)
+        print(f"    Airflow UI {stack.api_url} (user {stack.admin_user}, password {stack.admin_password})")
+        with phases.phase("DAG runs", f"triggering {REPLICATION_DAG} and following it"):
+            watcher = RunWatcher(stack, time.monotonic())
+            runs = follow_runs(stack, watcher)
+        with phases.phase("summary", "collecting the summary"):
+            summary = collect(stack, runs, watcher)
+        succeeded = all(run["state"] == "success" for run in summary["dag_runs"])
+        summary["succeeded"] = succeeded
+        summary["timings"] = {name: round(seconds, 1) for name, seconds in phases.timings}
+        summary["total_seconds"] = round(phases.total(), 1)
+        (work_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        for line in summary_lines(summary, work_dir):
             print(line)
-        states = {task.get("state") for task in result["tasks"].values()}
-        succeeded = result["state"] == "success" and states == {"success"}
         if not succeeded:
-            print(f"\nThe DAG run did not fully succeed. Errors (full log: {dag_log}):", file=sys.stderr)
-            print(_errors(dag_log) or _tail(dag_log), file=sys.stderr)
-    except DemoError as exc:
+            print(
+                f"\nNot every DAG run succeeded; task logs are under {stack.home / 'logs'}", file=sys.stderr
+            )
+    except (DemoError, StackError) as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
-        print("\ndemo interrupted", file=sys.stderr)
+        print("\ndemo interrupted; stopping everything it started", file=sys.stderr)
     finally:
-        emulator.stop()
-        if args.keep_airflow_home:
-            print(f"AIRFLOW_HOME kept at {airflow_home}")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if args.keep and not interrupted and getattr(stack, "api_url", ""):
+            print(
+                f"\nThe stack is still running: Airflow UI {stack.api_url} (user {stack.admin_user}, "
+                f"password {stack.admin_password}); AIRFLOW_HOME {stack.home}"
+            )
+            print("Stop it with: make demo-stop   (or .venv/bin/python demo/run_demo.py --stop)")
         else:
-            shutil.rmtree(airflow_home, ignore_errors=True)
+            with phases.phase("stop", "stopping everything the demo started"):
+                stack.stop()
+            state_file.unlink(missing_ok=True)
+            if stack.stop_seconds:
+                gone = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.stop_seconds.items())
+                print(f"Stopped      {gone} (after the SIGTERM, at most 10 s, then SIGKILL)")
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.timings)
     print(f"Timings      {timings}; total {phases.total():.1f} s")
     print("Demo " + ("succeeded" if succeeded else "FAILED"))

@@ -1,4 +1,4 @@
-"""Deferral, clear, mark-failed and a triggerer crash, on a real Airflow stack (tests/support/airflow_stack.py).
+"""Deferral, clear, mark-failed and a triggerer crash, on a real Airflow stack (demo/airflow_stack.py).
 
 ``dag.test()`` runs triggers inline in the test process; these behaviours live in Airflow's own
 processes, so here the task runs in a LocalExecutor worker, waits in a separate triggerer process, and is

@@ -1,19 +1,30 @@
-"""A real Airflow deployment for tests: api-server, scheduler (LocalExecutor), dag-processor, triggerer,
-and the Stitch emulator, each its own process, in a throwaway AIRFLOW_HOME.
+"""A real Airflow deployment on this machine: api-server, scheduler (LocalExecutor), dag-processor and
+triggerer, each its own process, in a throwaway AIRFLOW_HOME, with the Stitch emulator as a process.
 
-``dag.test()`` runs a deferred task's trigger inline, in the test process. What lives in Airflow's own
+``make demo`` (demo/run_demo.py) runs the example DAGs on it; tests/deployment runs its DAGs on it. It
+lives here, next to the demo, so that the demo and the tests share one stack and the demo needs nothing
+of the tests package (pytest puts this folder on its ``pythonpath``).
+
+``dag.test()`` runs a deferred task's trigger inline, in the calling process. What lives in Airflow's own
 processes (a task deferring to the triggerer, a clear or a mark-failed while deferred, the triggerer
-dying and another picking its triggers up) needs this stack instead.
+dying and another picking its triggers up, a task process killed and retried) needs this stack instead.
+
+Layout of the stack's temp dir: ``airflow-home/`` is AIRFLOW_HOME (airflow.db, the component logs, the
+task logs under ``logs/``), ``emulator/`` is Stitch's side (its seed, its log, by default its warehouse).
+Stitch's side is outside AIRFLOW_HOME on purpose: the emulator prints its account token, as Stitch's UI
+shows one, while nothing under AIRFLOW_HOME may ever hold it. Each stack's seed has a fresh random
+access token and partner secret, so that a token found anywhere is this stack's and not a coincidence.
 
 Start-up (measured on 2 cores): the emulator starts while the metadata DB is made (``airflow db
 migrate`` on SQLite, about 4 s, run once per Airflow version: later stacks copy the migrated DB from the
 temp dir; ``STITCH_STACK_MIGRATE=1`` forces a migration), then the four Airflow processes start in
-parallel; the stack is ready (API healthy, every component heartbeating) after 12-19 s in all. It is
-meant to be shared by a whole test module or session: ``AirflowStack`` is a context manager, and
-``airflow_stack(dags_folder)`` yields a started one and stops everything on exit, failures included
-(``STITCH_STACK_KEEP_HOME=1`` keeps AIRFLOW_HOME and its logs for a look afterwards).
+parallel; the stack is ready (API healthy, every component heartbeating) after 12-19 s in all.
+``AirflowStack`` is a context manager, and ``airflow_stack(dags_folder)`` yields a started one and
+stops everything on exit, failures and Ctrl-C included (``STITCH_STACK_KEEP_HOME=1`` keeps its temp dir
+and logs for a look afterwards). Each process runs in its own session, and stopping kills every process
+of those sessions: task processes, which Airflow puts in process groups of their own, included.
 
-Everything a test needs goes through public interfaces: the REST API (``/api/v2``, with a JWT from
+Everything a caller needs goes through public interfaces: the REST API (``/api/v2``, with a JWT from
 ``/auth/token`` for the SimpleAuthManager admin), the task log files under AIRFLOW_HOME/logs, the
 emulator's admin API, and (read-only) the metadata DB only for what no endpoint shows: components'
 heartbeats and whether triggers are left.
@@ -43,7 +54,8 @@ from typing import Any
 import requests
 
 ADMIN_USER = "admin"
-EMULATOR_TOKEN = "ac_emulator_demo_token"
+#: The seeded Stitch account whose token the stack's ``stitch_default`` connection holds.
+STITCH_CLIENT_ID = 1001
 DEFAULT_SPEED = 20.0
 STARTUP_TIMEOUT = 180.0
 STOP_TIMEOUT = 10.0
@@ -55,6 +67,91 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _session_members(session_id: int) -> list[int]:
+    """Every live process of a session (Linux ``/proc``; elsewhere only the leader is known)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return [session_id]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command (which may hold spaces and parentheses): state ppid pgrp session ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == session_id:
+            members.append(int(entry.name))
+    return members
+
+
+def kill_session(session_id: int, timeout: float = 10.0) -> None:
+    """SIGKILL every process of a session until none is left (or ``timeout`` passed). Zombies do not
+    count: a killed session leader stays one until its parent (``Popen.wait``) reaps it."""
+    deadline = time.monotonic() + timeout
+    while (members := _session_members(session_id)) and time.monotonic() < deadline:
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _mentions(pid: int, text: str) -> bool:
+    """Whether a process's command line or environment mentions ``text`` (here: a stack's temp dir)."""
+    for name in ("cmdline", "environ"):
+        try:
+            if text.encode() in Path(f"/proc/{pid}/{name}").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def session_members(session_id: int) -> list[int]:
+    """Every live process of a session: what is left of a stack's process, whatever it renamed itself."""
+    return _session_members(session_id)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Every live process whose command line or environment mentions ``text`` (Linux ``/proc``; a
+    process that rewrote its title over them, as Airflow's components do, is not found this way)."""
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if pid != os.getpid() and _mentions(pid, text)]
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): with the pid, it names one process for good."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def stop_detached(state_file: Path) -> list[str]:
+    """Stop a stack left running (``keep_home``) by an earlier process, from its ``write_state`` file;
+    returns the names of the session leaders still running. A pid is signalled only while it is the
+    same process (same start time), so a pid reused since is left alone."""
+    state = json.loads(state_file.read_text())
+    sessions = {name: (int(s["pid"]), s["start_time"]) for name, s in state["sessions"].items()}
+    found = {name: pid for name, (pid, started) in sessions.items() if _start_time(pid) == started}
+    for pid in found.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and any(
+        _start_time(pid) == sessions[name][1] for name, pid in found.items()
+    ):
+        time.sleep(0.2)
+    for pid in found.values():
+        kill_session(pid)
+    shutil.rmtree(state["root"], ignore_errors=True)
+    state_file.unlink(missing_ok=True)
+    return list(found)
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -125,10 +222,22 @@ class ManagedProcess:
             self._signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout)
-        # Children (task supervisors, trigger runners, uvicorn workers) may outlive their parent.
+        # Children (task supervisors, trigger runners, uvicorn workers) may outlive their parent, and
+        # task processes sit in process groups of their own: kill the whole session the process leads.
         self._signal_group(signal.SIGKILL)
+        self.kill_session()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+
+    def kill_session(self) -> None:
+        """SIGKILL every process left in this process's session, until none is."""
+        if self.process is not None:
+            kill_session(self.pid)
+            self.process.poll()
+
+    def session_alive(self) -> list[int]:
+        """The live processes of this process's session (empty once everything it started is gone)."""
+        return _session_members(self.pid) if self.process is not None else []
 
     def tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines)
@@ -145,9 +254,23 @@ class AirflowStack:
     """The stack; ``with AirflowStack(dags_folder) as stack:`` starts it and always stops it."""
 
     dags_folder: Path
+    #: The emulator's ``--speed``: Stitch time runs this many times faster than the wall clock.
     speed: float = DEFAULT_SPEED
+    #: The connection's ``time_scale`` extra (divides the operators' intervals); None: ``speed``.
+    time_scale: float | None = None
+    #: The emulator's DuckDB warehouse; None: ``emulator/warehouse.duckdb`` in the stack's temp dir.
+    warehouse: Path | None = None
+    #: More environment for every Airflow process (``AIRFLOW_VAR_*``, ``AIRFLOW__*`` settings).
+    extra_env: dict[str, str] = field(default_factory=dict)
     keep_home: bool = False
+    #: The stack's temp dir: ``airflow-home/`` (AIRFLOW_HOME) and ``emulator/`` (Stitch's side).
+    root: Path = field(init=False)
     home: Path = field(init=False)
+    emulator_dir: Path = field(init=False)
+    #: The seeded account's access token and the partner's secret, fresh for every stack.
+    stitch_token: str = field(init=False, default="", repr=False)
+    partner_id: str = field(init=False, default="")
+    partner_secret: str = field(init=False, default="", repr=False)
     api_url: str = field(init=False, default="")
     emulator_url: str = field(init=False, default="")
     processes: dict[str, ManagedProcess] = field(init=False, default_factory=dict)
@@ -175,10 +298,11 @@ class AirflowStack:
 
     def start(self) -> AirflowStack:
         began = time.monotonic()
-        self.home = Path(tempfile.mkdtemp(prefix="stitch-airflow-stack-"))
-        (self.home / "dags").mkdir()
-        for path in sorted(Path(self.dags_folder).glob("*.py")):
-            shutil.copy2(path, self.home / "dags" / path.name)
+        self.root = Path(tempfile.mkdtemp(prefix="stitch-airflow-stack-"))
+        self.home = self.root / "airflow-home"
+        self.emulator_dir = self.root / "emulator"
+        self.home.mkdir()
+        self.emulator_dir.mkdir()
         # All settings come from the environment; an airflow.cfg present from the start keeps the four
         # processes from racing to write a default one.
         (self.home / "airflow.cfg").write_text("# settings: AIRFLOW__* environment variables\n")
@@ -202,7 +326,9 @@ class AirflowStack:
             "triggerer": [airflow, "triggerer"],
         }
         for name, argv in commands.items():
-            self.processes[name] = ManagedProcess(name, argv, self.env, self.home / f"{name}.log").start()
+            # Registered before it starts: a Ctrl-C between the two must still stop it.
+            process = self.processes[name] = ManagedProcess(name, argv, self.env, self.home / f"{name}.log")
+            process.start()
         self._wait_api_healthy()
         self.startup_seconds["api_healthy"] = time.monotonic() - began
         self._wait_jobs_alive(("SchedulerJob", "TriggererJob", "DagProcessorJob"))
@@ -221,8 +347,34 @@ class AirflowStack:
         for process in running:
             process.stop()
             self.stop_seconds[process.name] = round(time.monotonic() - began, 2)
-        if not self.keep_home and getattr(self, "home", None) is not None:
-            shutil.rmtree(self.home, ignore_errors=True)
+        if not self.keep_home and getattr(self, "root", None) is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def write_state(self, path: Path) -> None:
+        """What ``stop_detached`` needs to stop this stack from another process (``make demo-stop``)."""
+        sessions = {
+            name: {"pid": p.pid, "start_time": _start_time(p.pid)}
+            for name, p in self.processes.items()
+            if p.process is not None
+        }
+        path.write_text(json.dumps({"root": str(self.root), "sessions": sessions}, indent=2))
+
+    def leftover_processes(self) -> dict[str, list[int]]:
+        """Processes still alive in the sessions the stack started (none after ``stop()``)."""
+        return {name: pids for name, p in self.processes.items() if (pids := p.session_alive())}
+
+    @property
+    def admin_user(self) -> str:
+        return ADMIN_USER
+
+    @property
+    def admin_password(self) -> str:
+        """The UI and REST API admin's password: made for this stack, which listens on loopback only."""
+        return self._password
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse or self.emulator_dir / "warehouse.duckdb"
 
     def _base_env(self) -> dict[str, str]:
         # Nothing of the test process's own Airflow set-up (its AIRFLOW_HOME, DAGs folder, keys).
@@ -237,7 +389,7 @@ class AirflowStack:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(Path(self.dags_folder).resolve()),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
@@ -270,7 +422,7 @@ class AirflowStack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         }
-        return self._base_env() | settings
+        return self._base_env() | settings | self.extra_env
 
     def _migrate(self, env: dict[str, str]) -> None:
         """``airflow db migrate``, or a copy of the DB it made for this Airflow version before.
@@ -299,6 +451,20 @@ class AirflowStack:
             source.backup(copy)  # consistent even if the DB is in WAL mode
         os.replace(partial, cached)
 
+    def _write_seed(self) -> Path:
+        """The packaged seed with a fresh access token for the account and a fresh partner secret."""
+        from airflow_provider_stitch.emulator.seed import default_seed_text
+
+        seed = json.loads(default_seed_text())
+        account = next(a for a in seed["accounts"] if a["stitch_client_id"] == STITCH_CLIENT_ID)
+        self.stitch_token = account["access_token"] = f"ac_{secrets.token_hex(16)}"
+        partner = seed["partners"][0]
+        self.partner_id = partner["partner_id"]
+        self.partner_secret = partner["partner_secret"] = f"oc_{secrets.token_hex(16)}"
+        path = self.emulator_dir / "seed.json"
+        path.write_text(json.dumps(seed, indent=2))
+        return path
+
     def _emulator_process(self) -> ManagedProcess:
         argv = [
             sys.executable,
@@ -308,10 +474,12 @@ class AirflowStack:
             "0",
             "--speed",
             f"{self.speed:g}",
+            "--seed",
+            str(self._write_seed()),
             "--warehouse",
-            str(self.home / "warehouse.duckdb"),
+            str(self.warehouse_path),
         ]
-        process = ManagedProcess("emulator", argv, self._base_env(), self.home / "emulator.log")
+        process = ManagedProcess("emulator", argv, self._base_env(), self.emulator_dir / "emulator.log")
         self.processes["emulator"] = process
         return process
 
@@ -361,15 +529,26 @@ class AirflowStack:
     # --- the emulator -------------------------------------------------------------------------------
 
     def connection_json(self) -> str:
-        """``AIRFLOW_CONN_STITCH_DEFAULT`` of every Airflow process."""
+        """``AIRFLOW_CONN_STITCH_DEFAULT`` of every Airflow process: the account's token, and the
+        partner's credentials too, as a partner's connection holds them (both must stay secret)."""
         return json.dumps(
             {
                 "conn_type": "stitch",
                 "host": self.emulator_url,
-                "password": EMULATOR_TOKEN,
-                "extra": {"stitch_client_id": 1001, "time_scale": self.speed},
+                "password": self.stitch_token,
+                "extra": {
+                    "stitch_client_id": STITCH_CLIENT_ID,
+                    "time_scale": self.speed if self.time_scale is None else self.time_scale,
+                    "partner_id": self.partner_id,
+                    "partner_secret": self.partner_secret,
+                },
             }
         )
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The credentials the stack's connection holds, by name: what must never be shown anywhere."""
+        return {"access token": self.stitch_token, "partner secret": self.partner_secret}
 
     @property
     def emulator(self) -> Any:
@@ -381,14 +560,14 @@ class AirflowStack:
         return self._emulator_admin
 
     def stitch_get(self, path: str) -> Any:
-        """A Stitch Connect API call to the emulator, with the demo token."""
+        """A Stitch Connect API call to the emulator, with the account's token."""
         response = self._http.get(
-            f"{self.emulator_url}{path}", headers={"Authorization": f"Bearer {EMULATOR_TOKEN}"}, timeout=10
+            f"{self.emulator_url}{path}", headers={"Authorization": f"Bearer {self.stitch_token}"}, timeout=10
         )
         response.raise_for_status()
         return response.json()
 
-    def extraction_row(self, source_id: int, client_id: int = 1001) -> dict[str, Any] | None:
+    def extraction_row(self, source_id: int, client_id: int = STITCH_CLIENT_ID) -> dict[str, Any] | None:
         """The source's row in ``GET /v4/{client}/extractions`` (its last completed extraction)."""
         rows = self.stitch_get(f"/v4/{client_id}/extractions")["data"]
         return next((row for row in rows if row.get("source_id") == source_id), None)
@@ -402,7 +581,7 @@ class AirflowStack:
         """Rows per table of the schema in the emulator's DuckDB warehouse ({} when nothing landed)."""
         import duckdb
 
-        path = self.home / "warehouse.duckdb"
+        path = self.warehouse_path
         if not path.exists():
             return {}
         for _ in range(20):  # the emulator holds the file only while it writes a load
@@ -540,6 +719,18 @@ class AirflowStack:
     def mark_run(self, run: DagRun, state: str) -> Any:
         return self.api("PATCH", f"/dags/{run.dag_id}/dagRuns/{run.run_id}", json={"state": state})
 
+    def run_state(self, run: DagRun) -> str:
+        return str(self.api("GET", f"/dags/{run.dag_id}/dagRuns/{run.run_id}")["state"])
+
+    def dag_runs(self, dag_id: str = "~") -> list[dict[str, Any]]:
+        """Every DAG run (of one DAG, or of all with ``~``), oldest first."""
+        body = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})
+        return list(body["dag_runs"])
+
+    def task_instances(self, run: DagRun) -> list[dict[str, Any]]:
+        body = self.api("GET", f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances")
+        return list(body["task_instances"])
+
     def xcom(self, run: DagRun, task_id: str, key: str = "return_value") -> Any:
         path = f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.api("GET", path, params={"deserialize": "true"})["value"]
@@ -607,6 +798,16 @@ class AirflowStack:
 
     # --- faults ----------------------------------------------------------------------------------------
 
+    def kill_task_process(self, ti: dict[str, Any]) -> int:
+        """``kill -9`` the process running a task instance (its ``pid``, as the REST API reports it: the
+        task runner, a child of the LocalExecutor worker's supervisor), as when the OOM killer takes
+        it. Returns the pid killed."""
+        pid = int(ti["pid"])
+        if not any(pid in p.session_alive() for p in self.processes.values()):
+            raise StackError(f"pid {pid} of {ti.get('task_id')} is not a process of this stack")
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
     def kill_triggerer(self) -> None:
         """``kill -9`` the triggerer (its whole process group: supervisor and trigger runner)."""
         self.processes["triggerer"].kill9()
@@ -629,8 +830,11 @@ class AirflowStack:
 
 
 @contextlib.contextmanager
-def airflow_stack(dags_folder: Path, speed: float = DEFAULT_SPEED) -> Iterator[AirflowStack]:
-    """A started stack, stopped on exit whatever happens (``STITCH_STACK_KEEP_HOME=1``: keep its home)."""
-    keep = os.environ.get("STITCH_STACK_KEEP_HOME") == "1"
-    with AirflowStack(Path(dags_folder), speed=speed, keep_home=keep) as stack:
+def airflow_stack(dags_folder: Path, **options: Any) -> Iterator[AirflowStack]:
+    """A started stack, stopped on exit whatever happens (``STITCH_STACK_KEEP_HOME=1``: keep its files).
+
+    ``options`` are ``AirflowStack``'s fields (``speed``, ``time_scale``, ``warehouse``, ``extra_env``).
+    """
+    options.setdefault("keep_home", os.environ.get("STITCH_STACK_KEEP_HOME") == "1")
+    with AirflowStack(Path(dags_folder), **options) as stack:
         yield stack
