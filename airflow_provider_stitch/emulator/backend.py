@@ -65,6 +65,9 @@ class Backend:
             p["partner_id"]: p["partner_secret"] for p in self.seed.get("partners", [])
         }
         self.oauth_codes: dict[str, OAuthCode] = {}
+        # Header names of each request to a served log URL (newest last), so tests can prove a client
+        # sends a pre-signed URL nothing that S3 would refuse (see ``responses.jobs.served_log``).
+        self.log_url_requests: list[dict[str, Any]] = []
         self.rate.clear()
         self._counters: dict[str, int] = {}
         self._apply_seed(self.now())
