@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow_provider_stitch.emulator.catalog import Catalog, load_catalog, parse_stream_def, stored_value
 from airflow_provider_stitch.emulator.clock import now as wall_now
+from airflow_provider_stitch.emulator.clock import time_uuid
 from airflow_provider_stitch.emulator.config import EmulatorConfig
 from airflow_provider_stitch.emulator.engine import JobEngine
 from airflow_provider_stitch.emulator.models import (
@@ -125,7 +126,7 @@ class Backend:
                     updated_at=now,
                 )
                 dest.check = ConnectionCheck(
-                    name=f"{account.client_id}.{dest.id}.check.seed",
+                    name=f"{account.client_id}.{dest.id}.check.{time_uuid(now)}",
                     start_time=now,
                     completion_time=now,
                     discovery_exit_status=0,
@@ -163,7 +164,7 @@ class Backend:
         if state in ("field_selection", "fully_configured"):
             self.discover_streams(source)
             source.check = ConnectionCheck(
-                name=f"{account.client_id}.{source.id}.check.seed",
+                name=f"{account.client_id}.{source.id}.check.{time_uuid(now)}",
                 start_time=now,
                 completion_time=now,
                 discovery_exit_status=0,
