@@ -68,3 +68,11 @@ def test_the_status_is_per_instance_and_airflow_keeps_its_default() -> None:
     assert AirflowException.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
     # No HTTP answer, so no HTTP status of Stitch's: the inherited default stays.
     assert StitchTransportError("no answer").status_code == HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def test_no_connection_check_yet_is_not_found_with_404(hook: StitchConnectHook) -> None:
+    # A source still at its form step has never been checked; the emulator answers the declared 404.
+    created = hook.create_source(type="platform.postgres", display_name="Never Checked")
+    with pytest.raises(StitchNotFoundError) as info:
+        hook.get_last_connection_check(created.id)
+    assert info.value.status_code == 404 and info.value.code == "NotFound"
