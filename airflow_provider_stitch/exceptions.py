@@ -43,6 +43,11 @@ class StitchTransportError(StitchError):
 class StitchAPIError(StitchError):
     """Stitch answered with an error (a non-2xx status, or a 2xx body carrying an ``error`` key).
 
+    The HTTP status is :attr:`status_code`, the name users look for. ``AirflowException`` defines it as
+    a class attribute set to 500; here every instance carries the answer's own status instead (200 for
+    an error in a 2xx body such as ``already_running``). :attr:`status` is the same value under the
+    name earlier releases used, kept so existing code keeps working.
+
     :param status: HTTP status code of the answer.
     :param code: Stitch's error type or code (``already_running``, ``InvalidName``, ``ExistingUser``...),
         or ``None`` where the body had none (plain text, HTML from a proxy).
@@ -63,7 +68,7 @@ class StitchAPIError(StitchError):
         details: object = None,
         retry_after: float | None = None,
     ) -> None:
-        self.status = status
+        self.status_code: int = status  # type: ignore[assignment]  # the answer's status, not 500
         self.code = code
         self.message = message
         self.method = method
@@ -73,6 +78,15 @@ class StitchAPIError(StitchError):
         where = f"{method} {path} " if method else ""
         kind = f" {code}" if code else ""
         super().__init__(f"Stitch API error: {where}-> HTTP {status}{kind}: {message}")
+
+    @property
+    def status(self) -> int:
+        """The HTTP status code: an alias of :attr:`status_code`, the name earlier releases used."""
+        return self.status_code
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.status_code = value
 
 
 class StitchAuthenticationError(StitchAPIError):

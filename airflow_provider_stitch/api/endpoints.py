@@ -350,7 +350,7 @@ def start_replication_job(source_id: int) -> Operation[str]:
             error.message,
             source_id=source_id,
             after_ambiguous_failure=response.after_ambiguous_failure,
-            status=error.status,
+            status=error.status_code,
             code=error.code,
             method=request.method,
             path=request.path,

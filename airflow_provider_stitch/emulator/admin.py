@@ -177,6 +177,12 @@ async def mint_oauth_code(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/log-requests")
+async def log_requests(request: Request) -> list[dict[str, Any]]:
+    """What each request to a served log URL carried (header names, ``Accept``), oldest first."""
+    return list(backend_of(request).log_url_requests)
+
+
 # -- ground truth of replication jobs ----------------------------------------------------------------
 @router.get("/jobs")
 async def list_jobs(request: Request) -> list[dict[str, Any]]:

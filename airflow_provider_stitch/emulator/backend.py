@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow_provider_stitch.emulator.catalog import Catalog, load_catalog, parse_stream_def, stored_value
 from airflow_provider_stitch.emulator.clock import now as wall_now
+from airflow_provider_stitch.emulator.clock import time_uuid
 from airflow_provider_stitch.emulator.config import EmulatorConfig
 from airflow_provider_stitch.emulator.engine import JobEngine
 from airflow_provider_stitch.emulator.models import (
@@ -65,6 +66,9 @@ class Backend:
             p["partner_id"]: p["partner_secret"] for p in self.seed.get("partners", [])
         }
         self.oauth_codes: dict[str, OAuthCode] = {}
+        # Header names of each request to a served log URL (newest last), so tests can prove a client
+        # sends a pre-signed URL nothing that S3 would refuse (see ``responses.jobs.served_log``).
+        self.log_url_requests: list[dict[str, Any]] = []
         self.rate.clear()
         self._counters: dict[str, int] = {}
         self._apply_seed(self.now())
@@ -122,7 +126,7 @@ class Backend:
                     updated_at=now,
                 )
                 dest.check = ConnectionCheck(
-                    name=f"{account.client_id}.{dest.id}.check.seed",
+                    name=f"{account.client_id}.{dest.id}.check.{time_uuid(now)}",
                     start_time=now,
                     completion_time=now,
                     discovery_exit_status=0,
@@ -160,7 +164,7 @@ class Backend:
         if state in ("field_selection", "fully_configured"):
             self.discover_streams(source)
             source.check = ConnectionCheck(
-                name=f"{account.client_id}.{source.id}.check.seed",
+                name=f"{account.client_id}.{source.id}.check.{time_uuid(now)}",
                 start_time=now,
                 completion_time=now,
                 discovery_exit_status=0,

@@ -98,6 +98,11 @@ class EmulatorAdmin:
         """Calls to the rate-limited jobs endpoints by this account within the sliding window."""
         return int(self.stats()["jobs_calls"].get(str(client_id), 0))
 
+    def log_requests(self) -> list[dict[str, Any]]:
+        """Requests to served log URLs since the last reset: ``{"job_name", "headers", "accept"}`` each."""
+        result: list[dict[str, Any]] = self._call("GET", "/log-requests")
+        return result
+
     def mint_oauth_code(self, client_id: int = 1001, partner_id: str | None = None) -> str:
         body: dict[str, Any] = {"stitch_client_id": client_id}
         if partner_id is not None:

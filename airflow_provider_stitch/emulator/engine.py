@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_stitch.emulator import data
-from airflow_provider_stitch.emulator.clock import iso, log_stamp
+from airflow_provider_stitch.emulator.clock import iso, log_stamp, time_uuid
 from airflow_provider_stitch.emulator.models import (
     Account,
     ConnectionCheck,
@@ -254,7 +254,7 @@ class JobEngine:
         on_done: Callable[[ConnectionCheck, float], None],
         source: Source | None = None,
     ) -> ConnectionCheck:
-        check = ConnectionCheck(name=f"{client_id}.{owner_id}.check.{uuid.uuid4()}", start_time=now)
+        check = ConnectionCheck(name=f"{client_id}.{owner_id}.check.{time_uuid(now)}", start_time=now)
         length = self.duration(source, "check") if source is not None else durations.check / self.speed
 
         def finish(due: float) -> None:

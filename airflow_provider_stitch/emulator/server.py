@@ -27,6 +27,7 @@ from airflow_provider_stitch.emulator.errors import ApiError, not_found
 from airflow_provider_stitch.emulator.faults import DroppedConnection, FaultRegistry, serve_fault
 from airflow_provider_stitch.emulator.responses import (
     accounts,
+    app_pages,
     destinations,
     jobs,
     notifications,
@@ -130,7 +131,7 @@ def create_app(backend: Backend) -> ASGIApp:
     app.state.backend = backend
     app.state.faults = FaultRegistry()
     app.state.stats = RequestStats()
-    for module in (accounts, destinations, sources, streams, jobs, notifications, admin):
+    for module in (accounts, destinations, sources, streams, jobs, notifications, app_pages, admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

@@ -153,6 +153,11 @@ class StitchConnectHook(BaseHook):
         return urljoin(base + "/", request.path.lstrip("/"))
 
     def _headers(self, request: ApiRequest) -> dict[str, str]:
+        if request.is_absolute:
+            # A pre-signed log URL: S3 checks the request against what was signed, and a Content-Type or
+            # Accept nobody signed can make it refuse the download. Only the HTTP client's own defaults
+            # go there (and never the token).
+            return {}
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
         if request.form_body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -249,7 +249,7 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
             )
         fields = exc.details if isinstance(exc.details, dict) else {}
         partner_fields = sorted(set(fields) & {"partner_id", "partner_secret"})
-        if partner_fields or exc.status == 401:
+        if partner_fields or exc.status_code == 401:
             return (
                 f"Stitch refused the partner credentials of connection {self.stitch_conn_id!r} "
                 f"({', '.join(f'{k}: {fields[k]}' for k in partner_fields) or exc.message}). Check its "
@@ -258,7 +258,7 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
         if fields:
             listed = ", ".join(f"{k}: {v}" for k, v in sorted(fields.items()))
             return f"Stitch refused the account form for {email}: {listed}"
-        return f"Stitch refused to create the account for {email}: {exc.message} (HTTP {exc.status})"
+        return f"Stitch refused to create the account for {email}: {exc.message} (HTTP {exc.status_code})"
 
 
 class StitchExchangeOAuthCodeOperator(_StoreTokenOperator):
@@ -292,7 +292,7 @@ class StitchExchangeOAuthCodeOperator(_StoreTokenOperator):
         except StitchAPIError as exc:
             api.close()
             raise StitchAccountError(
-                f"Stitch refused the OAuth code exchange: {exc.message} (HTTP {exc.status}). Codes are "
+                f"Stitch refused the OAuth code exchange: {exc.message} (HTTP {exc.status_code}). Codes are "
                 "single-use and expire after 5 minutes; ask the user to authorize again."
             ) from None
         self.log.info("Connected Stitch client account %s through OAuth.", account.stitch_account_id)

@@ -82,7 +82,7 @@ def poll_error_is_fatal(exc: BaseException) -> bool:
     if isinstance(exc, (StitchConfigurationError, StitchNotFoundError)):
         return True
     if isinstance(exc, StitchAPIError):
-        return not (exc.status >= 500 or 200 <= exc.status < 300)
+        return not (exc.status_code >= 500 or 200 <= exc.status_code < 300)
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+import pytest
 import requests
 
 from airflow_provider_stitch.emulator import EmulatorServer
@@ -138,11 +139,36 @@ def test_log_redirect_flow(stitch_emulator: EmulatorServer, api: Api) -> None:
     assert 'tap - INFO replicated 120 records from "orders" endpoint' in text
     for stream in ("customers", "orders", "products"):
         assert f"target - INFO {FLUSH} {stream}" in text
-    # requests follows the redirect and drops the token on the way, as clients do with S3.
-    assert api.get(f"/v4/1001/extractions/{job}").text == text
+    # Following the redirect with the API session would carry the token along (requests keeps it for
+    # the same host), and S3 refuses a second authentication next to a signed query string.
+    assert api.get(f"/v4/1001/extractions/{job}").status_code == 400
     tampered = location.replace("signature=", "signature=0")
     assert requests.get(tampered, timeout=5).status_code == 403
     assert api.get("/v4/1001/extractions/1001.2001.sync.nope", allow_redirects=False).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ({"Content-Type": "application/json"}, 403, "SignatureDoesNotMatch"),
+        ({"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, 403, "SignatureDoesNotMatch"),
+        ({"x-amz-meta-note": "hi"}, 403, "SignatureDoesNotMatch"),
+        ({"Authorization": "Bearer whatever"}, 400, "InvalidArgument"),
+    ],
+)
+def test_log_url_refuses_headers_it_was_not_signed_with(
+    stitch_emulator: EmulatorServer, api: Api, header: dict[str, str], status: int, code: str
+) -> None:
+    job = api.run_job()
+    location = api.get(f"/v4/1001/extractions/{job}", allow_redirects=False).headers["Location"]
+    refused = requests.get(location, headers=header, timeout=5)
+    assert refused.status_code == status and f"<Code>{code}</Code>" in refused.text
+    # A plain GET of the same URL works: the refusal was about the header, not the signature.
+    assert requests.get(location, headers={"Accept": "*/*"}, timeout=5).status_code == 200
+    seen = stitch_emulator.admin.log_requests()
+    assert [entry["job_name"] for entry in seen] == [job, job]
+    assert next(iter(header)).lower() in seen[0]["headers"]
+    assert "bearer" not in str(seen).lower()  # names are recorded, never a header's value
 
 
 def test_stop_terminates_the_extraction(stitch_emulator: EmulatorServer, api: Api) -> None:

@@ -150,7 +150,7 @@ def test_create_validation_errors(stitch_emulator: EmulatorServer, api: Api) -> 
     assert err(_create(api, display_name="Shop-DB")) == (
         400,
         "InvalidName",
-        "non-unique name after deriving it from display_name (shop_db)",
+        "non-unique name after deriving it from display_name (Shop-DB -> shop_db)",
     )
     assert err(_create(api, name="shop_db")) == (400, "InvalidName", "non-unique name (shop_db)")
     assert err(_create(api, name="9lives"))[1] == "InvalidName"

@@ -16,7 +16,6 @@ from airflow_provider_stitch.triggers import StitchConnectionCheckTrigger
 
 SHOP_DB = 2001
 FAST_POLL = 0.1  # the emulator runs 20x faster than Stitch
-SEED_CHECK = "1001.2001.check.seed"
 MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
 
 
@@ -24,6 +23,16 @@ def _operator(**kwargs: Any) -> StitchConnectionCheckOperator:
     kwargs.setdefault("poll_interval", FAST_POLL)
     kwargs.setdefault("timeout", 30)
     return StitchConnectionCheckOperator(task_id="check", **kwargs)
+
+
+@pytest.fixture
+def seed_check(stitch_conns: Any) -> str:
+    """The name of the seeded source's check, read before any test step can start another one."""
+    from airflow_provider_stitch.hooks import StitchConnectHook
+
+    name = StitchConnectHook().get_last_connection_check(SHOP_DB).name
+    assert name and name.startswith("1001.2001.check.")
+    return name
 
 
 @pytest.fixture
@@ -42,12 +51,12 @@ def rotated_credentials(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]
 
 @MODES
 def test_latest_check_that_passed_lets_the_pipeline_continue(
-    stitch_conns: Any, run_operator: Callable[..., Any], deferrable: bool
+    stitch_conns: Any, seed_check: str, run_operator: Callable[..., Any], deferrable: bool
 ) -> None:
     result = run_operator(_operator(source_name="shop_db", deferrable=deferrable))
     assert result["status"] == "succeeded"
     assert result["object_id"] == SHOP_DB
-    assert result["check_name"] == SEED_CHECK
+    assert result["check_name"] == seed_check
 
 
 def test_latest_check_returns_without_deferring_when_already_final(stitch_conns: Any) -> None:
@@ -59,6 +68,7 @@ def test_latest_check_returns_without_deferring_when_already_final(stitch_conns:
 @MODES
 def test_rotated_credentials_start_a_fresh_check_and_wait_for_that_one(
     stitch_conns: Any,
+    seed_check: str,
     run_operator: Callable[..., Any],
     rotated_credentials: Callable[[str], str],
     deferrable: bool,
@@ -77,7 +87,7 @@ def test_rotated_credentials_start_a_fresh_check_and_wait_for_that_one(
 
     assert result["status"] == "succeeded"
     assert result["check_name"].startswith("1001.2001.check.")
-    assert result["check_name"] != SEED_CHECK  # not the check from before the update
+    assert result["check_name"] != seed_check  # not the check from before the update
     if not deferrable:
         assert "is running" in logs  # it really waited for a running check
     assert "n3w-s3cret-pw" not in logs
@@ -124,12 +134,12 @@ def test_a_check_that_outlasts_the_timeout_fails_with_a_timeout(
 
 
 def test_a_fresh_check_sends_numbers_and_booleans_as_strings(
-    stitch_conns: Any, run_operator: Callable[..., Any]
+    stitch_conns: Any, seed_check: str, run_operator: Callable[..., Any]
 ) -> None:
     # Stitch takes string property values only (§11.2); without conversion the update is refused.
     result = run_operator(_operator(source_id=SHOP_DB, properties={"ssl": False, "port": 5432}))
     assert result["status"] == "succeeded"
-    assert result["check_name"] != SEED_CHECK
+    assert result["check_name"] != seed_check
 
 
 def test_trigger_round_trips_and_carries_no_secret(stitch_conns: Any) -> None:

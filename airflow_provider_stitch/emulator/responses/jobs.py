@@ -10,6 +10,7 @@ import hmac
 import time
 from typing import Any
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -134,19 +135,61 @@ async def extraction_logs(
     return Response(status_code=302, headers={"Location": location})
 
 
+#: Kept in ``Backend.log_url_requests`` per request; older entries are dropped.
+LOG_URL_REQUESTS_KEPT = 200
+
+
+def _s3_error(status: int, code: str, message: str) -> Response:
+    body = f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+    xml = f'<?xml version="1.0" encoding="UTF-8"?>\n{body}'
+    return Response(xml, status_code=status, media_type="application/xml")
+
+
+def _refused_headers(request: Request) -> Response | None:
+    """Refuse what S3 refuses on a query-string-signed GET.
+
+    The URL is signed like S3's query-string authentication, whose signature covers the request's
+    ``Content-Type`` and ``Content-MD5`` (both empty here) and every ``x-amz-*`` header (none here): a
+    client that adds any of them changes what was signed, and S3 answers ``SignatureDoesNotMatch``. An
+    ``Authorization`` header next to a signed query string is a second authentication, which S3 refuses
+    too (and our bearer token must never reach a storage host anyway).
+    """
+    names = {name.lower() for name in request.headers}
+    if "authorization" in names:
+        return _s3_error(400, "InvalidArgument", "Only one authentication mechanism may be used per request")
+    signed_differently = sorted(
+        n for n in names if n in ("content-type", "content-md5") or n.startswith("x-amz-")
+    )
+    if signed_differently:
+        return _s3_error(
+            403,
+            "SignatureDoesNotMatch",
+            f"The request carries headers the URL was not signed with: {', '.join(signed_differently)}",
+        )
+    return None
+
+
 @router.get("/_emulator/logs/{job_name}")
 async def served_log(job_name: str, request: Request, backend: TickedBackend) -> Response:
+    # Names only, and the Accept value: never header values that could hold a credential.
+    backend.log_url_requests.append(
+        {
+            "job_name": job_name,
+            "headers": sorted({name.lower() for name in request.headers}),
+            "accept": request.headers.get("accept"),
+        }
+    )
+    del backend.log_url_requests[:-LOG_URL_REQUESTS_KEPT]
+    refused = _refused_headers(request)
+    if refused is not None:
+        return refused
     expires_raw = request.query_params.get("expires", "")
     signature = request.query_params.get("signature", "")
     expires = int(expires_raw) if expires_raw.isdigit() else 0
     valid = hmac.compare_digest(signature, _signature(backend, job_name, expires))
     if not valid or expires < time.time():
         reason = "Request has expired" if valid else "The request signature we calculated does not match"
-        xml = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>AccessDenied</Code><Message>{reason}</Message></Error>"
-        )
-        return Response(xml, status_code=403, media_type="application/xml")
+        return _s3_error(403, "AccessDenied", reason)
     job = backend.engine.jobs.get(job_name)
     if job is None or job.log_hidden:
         raise ApiError(404, "NoSuchKey", text=True)

@@ -33,9 +33,10 @@ POST_BODY_MESSAGE = (
 )
 # "many" is Stitch's own typo; clients may match on the text, so it is kept verbatim.
 PUT_BODY_MESSAGE = "PUT body many only include the keys: display_name, properties, and paused_at"
+# Stitch's own error texts (_data/connect/response-codes/sources.yml): clients may match on them.
 NAME_RULE_MESSAGE = (
-    "name must only contain lowercase letters, numbers, underscores and $, start with a letter or an "
-    "underscore, and be less than 50 characters"
+    "The name field must be under 50 characters, and can only contain lowercase letters, numbers, "
+    "underscores, or dollar signs. It must begin with a letter or an underscore."
 )
 MAX_IMPORT_TOKENS = 2
 
@@ -136,7 +137,8 @@ async def create_source(request: Request, account: AuthedAccount) -> dict[str, A
             )
         if _name_taken(account, name):
             raise sources_error(
-                "InvalidName", f"non-unique name after deriving it from display_name ({name})"
+                "InvalidName",
+                f"non-unique name after deriving it from display_name ({body['display_name']} -> {name})",
             )
     props: dict[str, Any] = body.get("properties", {})
     _validate_properties(account, None, stype, props)
@@ -201,11 +203,9 @@ async def update_source(source_id: str, request: Request, account: AuthedAccount
     if "display_name" in body:
         display = body["display_name"]
         if not isinstance(display, str) or not NAME_RE.match(derive_name(display)):
-            raise sources_error(
-                "InvalidDisplayName",
-                "invalid name after deriving it from display_name "
-                f"({display} -> {derive_name(str(display))})",
-            )
+            # PUT never derives a name (the name is fixed at creation), so its wording differs from
+            # POST's: Stitch's says only which display_name it refused.
+            raise sources_error("InvalidDisplayName", f"invalid display_name ({display})")
     props = body.get("properties", {})
     if not isinstance(props, dict):
         raise sources_error("InvalidBody", PUT_BODY_MESSAGE)
