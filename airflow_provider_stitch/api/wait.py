@@ -65,6 +65,15 @@ from airflow_provider_stitch.api.progress import (
 #: others while an old error stands is failed too; the reason says why.
 STALE_ERROR_GRACE = 30 * 60.0
 
+#: Seconds (Stitch time) after some awaited streams loaded while the others have not before the wait
+#: reads the job's log, when only the selected streams stand in for it: a stream with no new records
+#: never loads, and only the log says so. Loads of one job land in the same load cycle, so a stream
+#: still missing this long after the first is more likely empty than late.
+PARTIAL_LOAD_GRACE = 120.0
+#: Seconds (Stitch time) after our extraction completed with nothing loaded yet before the wait reads
+#: the log, when only the selected streams stand in for it: a job with no new records loads nothing.
+EMPTY_LOAD_GRACE = 300.0
+
 
 @dataclass(frozen=True)
 class AwaitedStreams:
@@ -124,6 +133,10 @@ class WaitState:
     loaded: dict[str, dt.datetime] = field(default_factory=dict)
     #: When (epoch seconds, our clock) only streams still showing their pre-completion error were left.
     stale_since: float | None = None
+    #: When (epoch seconds, our clock) this wait first saw our extraction completed with nothing loaded,
+    #: and first saw some awaited streams loaded but not all: the log-read graces count from these.
+    unloaded_since: float | None = None
+    partial_since: float | None = None
     #: Set for a try that reconnected to an earlier try's job: if that job ends without landing its
     #: data, the try starts a new one (a clear or a retry means "run again").
     restart_if_unsuccessful: bool = False
@@ -140,6 +153,8 @@ class WaitState:
             "awaited": self.awaited.to_dict() if self.awaited is not None else None,
             "loaded": {k: format_timestamp(v) for k, v in self.loaded.items()},
             "stale_since": self.stale_since,
+            "unloaded_since": self.unloaded_since,
+            "partial_since": self.partial_since,
             "restart_if_unsuccessful": self.restart_if_unsuccessful,
         }
 
@@ -166,6 +181,8 @@ class WaitState:
             awaited=AwaitedStreams.from_dict(awaited) if isinstance(awaited, Mapping) else None,
             loaded=loaded,
             stale_since=float(data["stale_since"]) if data.get("stale_since") is not None else None,
+            unloaded_since=_epoch(data.get("unloaded_since")),
+            partial_since=_epoch(data.get("partial_since")),
             restart_if_unsuccessful=bool(data.get("restart_if_unsuccessful")),
         )
 
@@ -211,10 +228,34 @@ class ReplicationWait:
             # Loads before the extractions: if ours is still running afterwards, they are a baseline.
             return Wants(extractions=True, loads=waits_for_loads, log_of=None)
         log_of = None
-        if state.awaited is None or not state.awaited.final:
+        if state.awaited is None or (not state.awaited.final and self._log_changes_verdict()):
             log_of = self.progress.job_name
         # After our completion the extractions still tell when a newer job completed (rule 3).
         return Wants(extractions=True, loads=True, log_of=log_of)
+
+    def _log_changes_verdict(self) -> bool:
+        """Whether reading the job's log could change what the selected streams (standing in) decide.
+
+        The streams a log shows with records are among the selected ones, so once every selected
+        stream loaded our data the log cannot add one to wait for: the wait succeeds without it. It
+        can only *remove* streams (those with no new records, which never load), which matters when
+        no selected stream is left to wait for but those: nothing loaded for :data:`EMPTY_LOAD_GRACE`,
+        or some loaded and the rest missing for :data:`PARTIAL_LOAD_GRACE`. An empty stand-in always
+        needs the log. Each read costs one call of the account's 30 per 10 minutes, so this is where
+        the budget buys detection (issue 12: one read per job spent it within minutes at fan-out).
+        """
+        state, progress = self.state, self.progress
+        if state.awaited is None or not state.awaited.streams:
+            return True
+        loaded = sum(1 for s in progress.streams if s.status == "loaded")
+        now = self.clock()
+        if loaded == 0:
+            if state.unloaded_since is None:
+                state.unloaded_since = now
+            return (now - state.unloaded_since) * self.time_scale >= EMPTY_LOAD_GRACE
+        if state.partial_since is None:
+            state.partial_since = now
+        return (now - state.partial_since) * self.time_scale >= PARTIAL_LOAD_GRACE
 
     def observe(
         self,
@@ -367,7 +408,8 @@ class ReplicationWait:
                 extraction=row,
                 streams=streams,
             )
-        if len(done) == len(streams) and state.awaited.final:
+        if len(done) == len(streams) and (state.awaited.final or streams):
+            # Not final: every selected stream loaded our data; the log could only name fewer.
             return ReplicationProgress(
                 Phase.SUCCEEDED, job, "every awaited stream loaded", extraction=row, streams=streams
             )
@@ -429,6 +471,10 @@ class ReplicationWait:
                 f"at {format_timestamp(ours.completion_time)}); its next load counts"
             )
         return None
+
+
+def _epoch(value: Any) -> float | None:
+    return float(value) if value is not None else None
 
 
 def _created_after(row: Extraction, ours: Extraction) -> bool:

@@ -192,6 +192,9 @@ class StitchSettings:
     #: Emulator only (loopback hosts): Stitch time runs this many times faster than real time, so
     #: every interval, deadline and the API budget window are divided by it. 1 everywhere else.
     time_scale: float = 1.0
+    #: How many triggerer processes (HA) may run waits on this account at once: each one's poller
+    #: paces itself to this share of the budget, so together they stay inside it.
+    triggerers: int = 1
 
     def __post_init__(self) -> None:
         check_time_scale(self.time_scale, self.base_url)
@@ -267,6 +270,13 @@ class StitchSettings:
         app_url = _extra(extras, "app_url")
         base_url = normalise_base_url(host, schema, port)
         time_scale = _positive_float(_extra(extras, "time_scale"), "time_scale") or 1.0
+        triggerers_raw = _extra(extras, "triggerers")
+        triggerers = _positive_float(triggerers_raw, "triggerers") or 1.0
+        if triggerers != int(triggerers):
+            raise StitchConfigurationError(
+                "Stitch connection extra 'triggerers' must be a whole number (how many triggerer "
+                f"processes run waits on this account); got {triggerers_raw!r}"
+            )
         return cls(
             base_url=base_url,
             access_token=token,
@@ -278,4 +288,5 @@ class StitchSettings:
             proxies=proxies,
             app_url=check_url(str(app_url), "The Stitch app URL") if app_url else DEFAULT_APP_URL,
             time_scale=check_time_scale(time_scale, base_url),
+            triggerers=int(triggerers),
         )

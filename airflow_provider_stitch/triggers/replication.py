@@ -127,20 +127,24 @@ class StitchReplicationJobTrigger(BaseTrigger):
         yield TriggerEvent(await self._wait())
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_stitch.triggers.shared_poller import AccountKey, poll_error_is_fatal, subscribe
+        from airflow_provider_stitch.triggers.shared_poller import (
+            poll_error_is_fatal,
+            resolve_account,
+            subscribe,
+        )
 
-        hook = self._hook()
         try:
-            settings = await hook.aget_settings()
-            client_id = self.stitch_client_id or await hook.aget_client_id()
+            # Once per connection for all waits starting together, not once per trigger.
+            account = await resolve_account(self.stitch_conn_id, self._hook, self.stitch_client_id)
         except Exception as exc:
             return self._event(ERROR, self.wait.progress, str(exc))
-        key = AccountKey(settings.base_url, client_id, settings.time_scale)
+        key, settings = account.key, account.settings
         self.wait.time_scale = settings.time_scale
         interval = self.poll_interval / settings.time_scale
         progress_log = ProgressLog()
         checkpoint = self.wait.checkpoint()
-        async with subscribe(key, self._hook, interval, self.wait.wants().loads) as subscription:
+        wants_loads = self.wait.wants().loads
+        async with subscribe(key, self._hook, interval, wants_loads, settings=settings) as subscription:
             while True:
                 remaining = None if self.deadline is None else self.deadline - time.time()
                 if remaining is not None and remaining <= 0:
@@ -176,6 +180,10 @@ class StitchReplicationJobTrigger(BaseTrigger):
             loads=snapshot.loads,
             loads_listed_first=snapshot.loads is not None,
         )
+        if self.wait.state.extraction is not None and self.wait.state.awaited is None:
+            # The selected streams (a free call, shared per source) stand in for the log, which costs a
+            # jobs call: the wait reads it only when it could change the verdict (ReplicationWait.wants).
+            progress = self.wait.observe(awaited=await subscription.selected_streams(self.wait.job.source_id))
         log_of = self.wait.wants().log_of
         if log_of:
             awaited = await subscription.awaited_streams(log_of, self.wait.job.source_id)

@@ -15,8 +15,10 @@ that polled on its own would spend that budget N times over with N deferred task
 Each wait then feeds its own :class:`~airflow_provider_stitch.api.wait.ReplicationWait` with the shared
 :class:`Snapshot`. The pass interval is
 the shortest interval the subscribers asked for, stretched by :func:`budget_interval` to the calls a
-pass costs, and every call is paced through a :class:`JobsCallWindow` so that no 10-minute window ever
-holds more than the budget, however many waits subscribe.
+pass costs, and every call is paced through a :class:`~airflow_provider_stitch.api.budget.JobsCallPacer`
+(a token bucket that starts empty) so that no 10-minute window ever holds more than the poller's share of
+the budget, however many waits subscribe, and also across a triggerer restart (see the pacer).
+The connection is resolved once per account (:func:`resolve_account`), not once per wait.
 
 Pollers live in a module-level registry keyed by event loop and account (API host, client account and
 time scale: two connection ids for one account share one poller and one budget), are reference-counted by
@@ -37,10 +39,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stitch.api import endpoints
-from airflow_provider_stitch.api.budget import JobsCallWindow, budget_interval
+from airflow_provider_stitch.api.budget import JobsCallPacer
 from airflow_provider_stitch.api.job_names import client_id_from_job_name
 from airflow_provider_stitch.api.objects import Extraction, Load
 from airflow_provider_stitch.api.wait import AwaitedStreams
@@ -53,15 +55,22 @@ from airflow_provider_stitch.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_stitch.hooks.settings import StitchSettings
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 log = logging.getLogger(__name__)
 
 #: Stitch's lists hold at most 100 rows a page; every page is one jobs call.
 PAGE_SIZE = 100
-#: Share of the budget the shared passes plan for; the rest is left to log fetches and to the workers'
-#: own calls on the same account (a retried task checking its job, blocking waits).
+#: Share of the account's budget a triggerer's poller paces itself to (passes and log reads together);
+#: the rest is left to the workers' own calls on the same account (a retried task checking its job,
+#: blocking waits). Divided again by the connection's ``triggerers`` extra (HA: one share per triggerer).
 PASS_BUDGET_SHARE = 0.8
+#: Seconds (real) a resolved connection is reused by new waits before it is looked up again, so that an
+#: edited connection is picked up while a thousand waits starting together still resolve it once.
+ACCOUNT_CACHE_SECONDS = 60.0
+#: Seconds (real) a source's selected streams (a free call: streams are not rate-limited) are reused.
+SELECTED_STREAMS_SECONDS = 60.0
 #: Jobs whose log answers a poller remembers (enough for every wait a triggerer runs at once).
 LOG_CACHE_SIZE = 512
 
@@ -130,6 +139,9 @@ class Subscription:
     async def awaited_streams(self, job_name: str, source_id: int) -> AwaitedStreams:
         return await self.poller.awaited_streams(job_name, source_id)
 
+    async def selected_streams(self, source_id: int) -> AwaitedStreams:
+        return await self.poller.selected_streams(source_id)
+
 
 @dataclass(eq=False)
 class SharedPoller:
@@ -138,12 +150,17 @@ class SharedPoller:
     key: AccountKey
     hook: StitchConnectHook
     stats: PollerStats = field(default_factory=PollerStats)
+    #: How many triggerer processes may poll this account (the connection's ``triggerers`` extra).
+    triggerers: int = 1
 
     def __post_init__(self) -> None:
         scale = self.key.time_scale
-        # The window counts in "Stitch seconds": with time_scale N (emulator speed), 10 minutes of
+        # The bucket counts in "Stitch seconds": with time_scale N (emulator speed), 10 minutes of
         # budget pass in 600/N real seconds, and every interval shrinks by the same factor.
-        self.window = JobsCallWindow(clock=lambda: time.monotonic() * scale)
+        self.pacer = JobsCallPacer(
+            share=PASS_BUDGET_SHARE / max(1, self.triggerers), clock=lambda: time.monotonic() * scale
+        )
+        self._selected: dict[int, tuple[float, asyncio.Future[tuple[str, ...]]]] = {}
         self.subscribers: set[Subscription] = set()
         self.latest: Snapshot | None = None
         self._fresh = asyncio.Event()
@@ -187,26 +204,24 @@ class SharedPoller:
     # --- budget ------------------------------------------------------------------------------------
 
     async def _spend(self, calls: int) -> None:
-        """Wait until ``calls`` more jobs calls fit in the 10-minute window, then count them."""
-        # A listing of more pages than the window holds can never fit: wait for an empty window
-        # instead, or the pass (and every wait on the account) would stall until its deadline.
-        fits = min(calls, self.window.limit)
-        # Paced by a sliding time window, which no event could signal.
-        while (wait := self.window.wait_for(fits)) > 0:  # noqa: ASYNC110
+        """Wait until the bucket holds ``calls`` tokens (at most its burst), then spend them."""
+        # Paced by a refilling bucket, which no event could signal.
+        while (wait := self.pacer.wait_for(calls)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait / self.key.time_scale)
-        self.window.record(calls)
+        self.pacer.take(calls)
         self.stats.jobs_calls += calls
 
     def _record_extra_pages(self, planned: int, rows: int) -> None:
         extra = pages_for(rows) - planned
         if extra > 0:
-            self.window.record(extra)
+            # Already made (the listing had more pages than the last one): paid back from later refills.
+            self.pacer.charge(extra)
             self.stats.jobs_calls += extra
 
     def interval(self) -> float:
-        """Seconds until the next pass: the fastest subscriber's wish, stretched to the budget."""
+        """Seconds until the next pass: the fastest subscriber's wish, stretched to the bucket's pace."""
         wished = min((s.poll_interval for s in self.subscribers), default=0.0)
-        in_budget = budget_interval(self._calls_per_pass, share=PASS_BUDGET_SHARE) / self.key.time_scale
+        in_budget = self.pacer.interval(self._calls_per_pass) / self.key.time_scale
         return max(wished, in_budget)
 
     # --- the poll loop -----------------------------------------------------------------------------
@@ -315,6 +330,23 @@ class SharedPoller:
         if self._awaited.get(job_name) is future:
             del self._awaited[job_name]
 
+    async def selected_streams(self, source_id: int) -> AwaitedStreams:
+        """The source's selected streams, standing in for a job's log until the log is worth a call.
+
+        Streams are not rate-limited; one listing per source serves every wait on it for a minute."""
+        now = time.monotonic()
+        cached = self._selected.get(source_id)
+        if (
+            cached is None
+            or now - cached[0] > SELECTED_STREAMS_SECONDS
+            or (cached[1].done() and (cached[1].cancelled() or cached[1].exception() is not None))
+        ):
+            task = asyncio.get_running_loop().create_task(self.hook.alist_streams(source_id))
+            future: asyncio.Future[tuple[str, ...]] = asyncio.ensure_future(_selected_names(task))
+            self._selected[source_id] = cached = (now, future)
+        names = await asyncio.shield(cached[1])
+        return AwaitedStreams(names, final=False)
+
     async def _read_awaited_streams(self, job_name: str, source_id: int) -> AwaitedStreams:
         await self._spend(1)
         self.stats.log_fetches += 1
@@ -322,7 +354,59 @@ class SharedPoller:
         return await self.hook.arun(endpoints.awaited_streams(client_id, job_name, source_id))
 
 
+async def _selected_names(listing: asyncio.Future[list[Any]]) -> tuple[str, ...]:
+    return tuple(sorted({s.stream_name for s in await listing if s.selected}))
+
+
 _registry: dict[tuple[asyncio.AbstractEventLoop, AccountKey], SharedPoller] = {}
+_accounts: dict[tuple[asyncio.AbstractEventLoop, str], tuple[float, asyncio.Future[ResolvedAccount]]] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedAccount:
+    """A connection looked up (and its secrets masked) once, for every wait that names it."""
+
+    key: AccountKey
+    settings: StitchSettings
+    client_id: int
+
+
+async def resolve_account(
+    conn_id: str, hook_factory: Callable[[], StitchConnectHook], stitch_client_id: int | None = None
+) -> ResolvedAccount:
+    """Look up ``conn_id`` once for all waits starting within :data:`ACCOUNT_CACHE_SECONDS`.
+
+    A thousand triggers starting together each looked the connection up and masked its secrets (about
+    200 ms of event-loop stall at start-up); now the first one does and the others await its answer.
+    A failed lookup is not remembered: the next wait tries again.
+    """
+    loop = asyncio.get_running_loop()
+    cache_key = (loop, conn_id)
+    now = time.monotonic()
+    cached = _accounts.get(cache_key)
+    if cached is None or now - cached[0] > ACCOUNT_CACHE_SECONDS:
+
+        async def look_up() -> ResolvedAccount:
+            hook = hook_factory()
+            settings = await hook.aget_settings()
+            client_id = settings.stitch_client_id or await hook.aget_client_id()
+            return ResolvedAccount(
+                AccountKey(settings.base_url, client_id, settings.time_scale), settings, client_id
+            )
+
+        cached = (now, loop.create_task(look_up()))
+        _accounts[cache_key] = cached
+    try:
+        resolved = await asyncio.shield(cached[1])
+    except BaseException:
+        if _accounts.get(cache_key) is cached and cached[1].done():
+            del _accounts[cache_key]
+        raise
+    if stitch_client_id and stitch_client_id != resolved.client_id:
+        # The task named another client account than the connection's: a key of its own.
+        key = AccountKey(resolved.key.base_url, stitch_client_id, resolved.key.time_scale)
+        return ResolvedAccount(key, resolved.settings, stitch_client_id)
+    return resolved
 
 
 def active_pollers() -> list[SharedPoller]:
@@ -336,13 +420,20 @@ async def subscribe(
     hook_factory: Callable[[], StitchConnectHook],
     poll_interval: float,
     wants_loads: bool = False,
+    settings: StitchSettings | None = None,
 ) -> AsyncIterator[Subscription]:
     """Join the account's shared poller for the duration of the block (creating it if needed)."""
     loop = asyncio.get_running_loop()
     registry_key = (loop, key)
     poller = _registry.get(registry_key)
     if poller is None:
-        poller = _registry[registry_key] = SharedPoller(key, hook_factory())
+        hook = hook_factory()
+        if settings is not None:
+            # Resolved once already (resolve_account): the poller's hook need not look it up again.
+            hook.use_settings(settings, key.stitch_client_id)
+        poller = _registry[registry_key] = SharedPoller(
+            key, hook, triggerers=settings.triggerers if settings is not None else 1
+        )
     subscription = poller.join(poll_interval, wants_loads)
     try:
         yield subscription

@@ -9,6 +9,8 @@ from test_progress import STREAMS, extraction, job, load
 
 from airflow_provider_stitch.api.progress import Phase, WaitFor
 from airflow_provider_stitch.api.wait import (
+    EMPTY_LOAD_GRACE,
+    PARTIAL_LOAD_GRACE,
     STALE_ERROR_GRACE,
     AwaitedStreams,
     ReplicationWait,
@@ -107,15 +109,54 @@ def test_the_grace_counts_in_stitch_time() -> None:
     assert wait.observe(loads=rows).phase is Phase.FAILED
 
 
-def test_a_missing_log_is_asked_again_and_the_selected_streams_stand_in() -> None:
-    wait = ReplicationWait.start(job())
+def test_a_missing_log_is_asked_again_only_when_it_could_change_the_verdict() -> None:
+    now = [1000.0]
+    wait = ReplicationWait(WaitState(job()), clock=lambda: now[0])
     wait.observe(extractions=[extraction()])
-    assert wait.wants().log_of == job().job_name
+    assert wait.wants().log_of == job().job_name  # nothing stands in yet
     stand_in = wait.observe(awaited=AwaitedStreams(tuple(STREAMS), final=False))
-    assert stand_in.phase is Phase.PREPARING and wait.wants().log_of == job().job_name
+    # The selected streams stand in: while none has loaded, the log is not worth a call yet ...
+    assert stand_in.phase is Phase.PREPARING and wait.wants().log_of is None
+    now[0] += EMPTY_LOAD_GRACE - 1
+    assert wait.wants().log_of is None
+    # ... until nothing has loaded for the grace: a job with no new records never loads.
+    now[0] += 1
+    assert wait.wants().log_of == job().job_name
     logged = wait.observe(awaited=AwaitedStreams(("orders",), final=True))
     assert [s.name for s in logged.streams] == ["orders"] and wait.wants().log_of is None
     assert wait.observe(loads=[load("orders", 31)]).phase is Phase.SUCCEEDED
+
+
+def test_every_selected_stream_loaded_succeeds_without_the_log() -> None:
+    wait = ReplicationWait.start(job())
+    wait.observe(extractions=[extraction()], awaited=AwaitedStreams(tuple(STREAMS), final=False))
+    progress = wait.observe(loads=[load(s, 31) for s in STREAMS])
+    # The log names at most the selected streams: with all of them loaded it cannot add one.
+    assert progress.phase is Phase.SUCCEEDED
+    assert wait.wants().log_of is None
+
+
+def test_a_stream_still_missing_after_the_others_loaded_asks_for_the_log() -> None:
+    now = [1000.0]
+    wait = ReplicationWait(WaitState(job()), clock=lambda: now[0], time_scale=10.0)
+    wait.observe(extractions=[extraction()], awaited=AwaitedStreams(tuple(STREAMS), final=False))
+    partial = [load("customers", 31), load("orders", 32), load("products", -50)]
+    assert wait.observe(loads=partial).phase is Phase.LOADING
+    assert wait.wants().log_of is None
+    now[0] += PARTIAL_LOAD_GRACE / 10  # Stitch time: our seconds times the time scale
+    assert wait.wants().log_of == job().job_name
+    # The log says products had no new records: it never loads, and the wait is done.
+    done = wait.observe(awaited=AwaitedStreams(("customers", "orders"), final=True))
+    assert done.phase is Phase.SUCCEEDED
+    # The graces survive a restart (they travel in the trigger's state).
+    assert round_trip(wait).state.partial_since == wait.state.partial_since
+
+
+def test_an_empty_stand_in_needs_the_log_now() -> None:
+    wait = ReplicationWait.start(job())
+    wait.observe(extractions=[extraction()], awaited=AwaitedStreams((), final=False))
+    assert wait.progress.phase is not Phase.SUCCEEDED
+    assert wait.wants().log_of == job().job_name
 
 
 def test_what_each_poll_asks_for() -> None:

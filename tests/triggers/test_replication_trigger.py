@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from replication_support import FAST_RETRIES, SHOP_DB, scenario
 
-from airflow_provider_stitch.api.budget import budget_interval
+from airflow_provider_stitch.api.budget import BURST, budget_interval
 from airflow_provider_stitch.api.http import ApiResponse, run_sync
 from airflow_provider_stitch.api.progress import JobRef, WaitFor
 from airflow_provider_stitch.api.wait import AwaitedStreams, WaitState
@@ -213,9 +213,16 @@ def test_poll_interval_stretches_to_the_budget() -> None:
     key = AccountKey("http://127.0.0.1", 1001, time_scale=1.0)
     poller = SharedPoller(key, StitchConnectHook())
     poller.subscribers.add(shared_poller.Subscription(poller, poll_interval=1.0))
-    assert poller.interval() == budget_interval(1, share=PASS_BUDGET_SHARE)
+    # The bucket refills (30 * share - burst) calls per 600 s: a one-call pass every ~27 s.
+    refill = (30 * PASS_BUDGET_SHARE - BURST) / 600
+    assert poller.interval() == pytest.approx(1 / refill)
+    assert poller.interval() > budget_interval(1, share=PASS_BUDGET_SHARE)
     poller._calls_per_pass = 4  # extractions and loads, two pages each
-    assert poller.interval() == pytest.approx(4 * 600 / (30 * PASS_BUDGET_SHARE))
+    assert poller.interval() == pytest.approx(4 / refill)
+    # Two triggerers on the account (connection extra "triggerers": 2): each paces to half.
+    halved = SharedPoller(key, StitchConnectHook(), triggerers=2)
+    halved.subscribers.add(shared_poller.Subscription(halved, poll_interval=1.0))
+    assert halved.interval() == pytest.approx(1 / ((15 * PASS_BUDGET_SHARE - BURST) / 600))
 
 
 def test_which_poll_errors_end_a_wait() -> None:
