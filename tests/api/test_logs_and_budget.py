@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_stitch.api.budget import (
+    BURST,
+    JOBS_CALLS_PER_WINDOW,
     MIN_POLL_INTERVAL,
     WINDOW_SECONDS,
+    JobsCallPacer,
     JobsCallWindow,
     budget_interval,
 )
@@ -57,3 +60,71 @@ def test_sliding_window_paces_calls() -> None:
     assert window.used() == 1
     assert window.wait_for(29) == 0.0
     assert window.wait_for(40) == WINDOW_SECONDS
+
+
+def _greedy(pacer: JobsCallPacer, now: list[float], until: float, calls: list[float]) -> None:
+    """Spend as fast as the pacer allows until ``until`` (Stitch seconds), recording each call."""
+    while True:
+        wait = pacer.wait_for(1)
+        if now[0] + wait >= until:
+            now[0] = until
+            return
+        now[0] += wait
+        pacer.take(1)
+        calls.append(now[0])
+
+
+def _worst_window(calls: list[float]) -> int:
+    return max(sum(1 for c in calls if start <= c < start + WINDOW_SECONDS) for start in calls)
+
+
+def test_the_pacer_never_bursts_and_never_exceeds_the_budget_in_any_window() -> None:
+    now = [0.0]
+    pacer = JobsCallPacer(clock=lambda: now[0])
+    calls: list[float] = []
+    _greedy(pacer, now, 3 * WINDOW_SECONDS, calls)
+    assert _worst_window(calls) <= JOBS_CALLS_PER_WINDOW
+    # Smooth: no two calls closer than the refill allows, beyond the small burst.
+    assert max(sum(1 for c in calls if start <= c < start + 1.0) for start in calls) <= BURST
+
+
+def test_a_restarted_process_cannot_burst_on_top_of_the_old_ones_calls() -> None:
+    now = [0.0]
+    calls: list[float] = []
+    old = JobsCallPacer(clock=lambda: now[0])
+    _greedy(old, now, 700.0, calls)
+    # The old process idles a while (its bucket fills up: the burst), spends it, and dies.
+    now[0] += 100.0
+    old.take(1)
+    old.take(1)
+    calls += [now[0], now[0]]
+    # A new triggerer process: a new pacer, knowing nothing of the old calls.
+    new = JobsCallPacer(clock=lambda: now[0])
+    _greedy(new, now, now[0] + 2 * WINDOW_SECONDS, calls)
+    assert _worst_window(calls) <= JOBS_CALLS_PER_WINDOW
+    # The sliding window the poller used before would have let the new process spend 30 at once.
+    window = JobsCallWindow(limit=30, clock=lambda: now[0])
+    assert window.wait_for(30) == 0
+
+
+def test_triggerers_split_the_budget() -> None:
+    now = [0.0]
+    calls: list[float] = []
+    pacers = [JobsCallPacer(share=0.5, clock=lambda: now[0]) for _ in range(2)]
+    for step in range(1, 1801):
+        now[0] = step
+        for pacer in pacers:
+            if pacer.wait_for(1) == 0:
+                pacer.take(1)
+                calls.append(now[0])
+    assert _worst_window(calls) <= JOBS_CALLS_PER_WINDOW
+    assert _worst_window(calls) >= JOBS_CALLS_PER_WINDOW - 2 * BURST  # and they do use it
+
+
+def test_unplanned_pages_are_paid_back() -> None:
+    now = [0.0]
+    pacer = JobsCallPacer(clock=lambda: now[0])
+    now[0] = 100.0
+    pacer.charge(5)  # a listing turned out to have five more pages than planned
+    # The full bucket (the burst) paid for two of them; the next call waits for the other three too.
+    assert pacer.wait_for(1) == pytest.approx((5 + 1 - pacer.burst) / pacer.rate)

@@ -26,6 +26,9 @@ from airflow_provider_stitch.triggers.shared_poller import (
 )
 
 
+LOG_ROUTE = "GET /v4/{stitch_client_id}/extractions/{job_name}"
+
+
 def start(hook: StitchConnectHook) -> JobRef:
     started_after = dt.datetime.now(dt.timezone.utc)
     return JobRef(
@@ -178,11 +181,26 @@ async def test_on_kill_leaves_a_job_alone_when_asked_or_past_extraction(
     assert int(emulator.admin.stats()["by_route"].get("DELETE /v4/sources/{source_id}/sync", 0)) == 1
 
 
-async def test_many_waits_share_one_poller(emulator: Any, hook: StitchConnectHook) -> None:
+async def test_many_waits_share_one_poller(
+    emulator: Any, hook: StitchConnectHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    real_lookup = StitchConnectHook.aget_connection
+
+    async def counted(conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await real_lookup(conn_id)
+
+    monkeypatch.setattr(StitchConnectHook, "aget_connection", staticmethod(counted))
     job = start(hook)
     triggers = [trigger_for(job) for _ in range(50)]
     before = emulator.admin.jobs_calls()
+    logs_before = emulator.admin.stats()["by_route"].get(LOG_ROUTE, 0)
     events = await asyncio.gather(*(final_event(t) for t in triggers))
+    # The connection is looked up (and its secrets masked) once for all 50, not once each.
+    assert lookups == ["stitch_default"]
+    # Every selected stream loaded: the log could not change the verdict, so it was never read.
+    assert emulator.admin.stats()["by_route"].get(LOG_ROUTE, 0) == logs_before
     assert {e["status"] for e in events} == {"succeeded"}
     assert len({json.dumps(e["result"], sort_keys=True) for e in events}) == 1
     calls = emulator.admin.jobs_calls() - before
