@@ -25,7 +25,6 @@ from airflow_provider_stitch.triggers.shared_poller import (
     poll_error_is_fatal,
 )
 
-
 LOG_ROUTE = "GET /v4/{stitch_client_id}/extractions/{job_name}"
 
 
