@@ -64,10 +64,6 @@ class JobsCallWindow:
 BURST = 2
 
 
-class BudgetExhausted(Exception):
-    """The calls asked for cannot be made before the caller's deadline."""
-
-
 class JobsCallPacer:
     """A token bucket for one account's jobs calls: smooth pacing, no bursts beyond :data:`BURST`.
 
