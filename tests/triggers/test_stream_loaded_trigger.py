@@ -254,7 +254,8 @@ async def test_a_transient_poll_error_is_only_logged(emulator: Any) -> None:
     await baseline_taken(store)
     await asyncio.to_thread(emulator.admin.inject_fault, "GET", "/v4/1001/loads", status=503, count=8)
     truth = await scheduled_job(emulator)
-    events = await running.until(3)
+    # Eight 503s cost real retry backoff, then the paced poller waits for a token: allow for both.
+    events = await running.until(3, timeout=40.0)
     await running.stop()
     assert {e["stream"]: e["loaded_at"] for e in events} == loaded(truth)
     assert not await asyncio.to_thread(emulator.admin.faults)  # every injected failure was met
