@@ -59,6 +59,10 @@ STITCH_CLIENT_ID = 1001
 DEFAULT_SPEED = 20.0
 STARTUP_TIMEOUT = 180.0
 STOP_TIMEOUT = 10.0
+#: Seconds for one REST call, and how many times a GET is asked again when the api-server (slow on a
+#: loaded machine: one demo run saw a 30 s read timeout at load average 7.8) leaves it unanswered.
+API_TIMEOUT = 30.0
+API_ATTEMPTS = 3
 TERMINAL_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -612,13 +616,26 @@ class AirflowStack:
         return self._token[0]
 
     def api(self, method: str, path: str, *, ok: Iterable[int] = (200,), **kwargs: Any) -> Any:
-        response = self._http.request(
-            method,
-            f"{self.api_url}/api/v2{path}",
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=30,
-            **kwargs,
-        )
+        """One REST call; a GET the api-server leaves unanswered (a loaded machine) is asked again, up to
+        :data:`API_ATTEMPTS` times. Any other failure, or the last, raises :class:`StackError`."""
+        attempts = API_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(
+                    method,
+                    f"{self.api_url}/api/v2{path}",
+                    headers={"Authorization": f"Bearer {self.token()}"},
+                    timeout=API_TIMEOUT,
+                    **kwargs,
+                )
+                break
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                if attempt == attempts:
+                    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+                    raise StackError(
+                        f"the api-server did not answer {method} /api/v2{path} ({attempts} attempt(s), "
+                        f"{API_TIMEOUT:g} s each; load average {load}): {type(exc).__name__}"
+                    ) from exc
         if response.status_code not in set(ok):
             raise StackError(f"{method} /api/v2{path} -> {response.status_code}: {response.text[:2000]}")
         return response.json() if response.content else None

@@ -49,6 +49,14 @@ if TYPE_CHECKING:
 #: The trigger's own bound on stopping a job from ``on_kill`` (Airflow also bounds on_kill, at 30 s).
 STOP_TIMEOUT = 20.0
 
+#: Real seconds a trigger running in a triggerer holds its event after it started. Airflow (3.2 to 3.3.2
+#: at least: apache/airflow#66374, #67287, #72716) can fail a task whose trigger fires before the
+#: scheduler has drained the executor's "success" for the worker that just deferred: the resumed try is
+#: then queued or running and the stale event reads as an external kill. A checkpoint re-defers while
+#: the job's loads may land seconds later, which made that race likely (1 of 3 demo runs on 2 cores).
+#: Real time, not Stitch time: it is the scheduler's latency, whatever the emulator's speed.
+DEFERRAL_SETTLE = 15.0
+
 
 class StitchReplicationJobTrigger(BaseTrigger):
     """Wait in the triggerer until a Stitch replication job succeeded, failed or was cancelled.
@@ -122,9 +130,28 @@ class StitchReplicationJobTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         # The wait leaves the shared poller before the event is yielded: whoever drives this generator
         # (the triggerer, dag.test(), a test) may never resume it after its one event.
-        yield TriggerEvent(await self._wait())
+        event = await self._wait()
+        await self._settle(started, str(event["status"]))
+        yield TriggerEvent(event)
+
+    async def _settle(self, started: float, status: str) -> None:
+        """Hold the event until :data:`DEFERRAL_SETTLE` after the trigger started, never past the deadline.
+
+        Only in a real triggerer (which sets ``trigger_id``): ``dag.test()`` and tests run the
+        trigger inline, with no executor whose late event could fail the task."""
+        if self.trigger_id is None:
+            return
+        remaining = None if self.deadline is None else self.deadline - time.time()
+        if (hold := settle_delay(time.monotonic() - started, remaining)) > 0:
+            self.log.info(
+                "Event %s ready; the task resumes in %.0f s (a guard against Airflow's deferral race)",
+                status,
+                hold,
+            )
+            await asyncio.sleep(hold)
 
     async def _wait(self) -> dict[str, Any]:
         from airflow_provider_stitch.triggers.shared_poller import (
@@ -217,6 +244,15 @@ class StitchReplicationJobTrigger(BaseTrigger):
             self.log.warning("Could not stop the Stitch job on source %s: %s", source, exc)
         else:
             self.log.info("Stopped the Stitch job %s on source %s", self.wait.progress.job_name, source)
+
+
+def settle_delay(running_for: float, deadline_in: float | None) -> float:
+    """Seconds a trigger that has run ``running_for`` seconds still holds its event (see
+    :data:`DEFERRAL_SETTLE`); never beyond a deadline ``deadline_in`` seconds away."""
+    hold = DEFERRAL_SETTLE - running_for
+    if deadline_in is not None:
+        hold = min(hold, deadline_in)
+    return max(0.0, hold)
 
 
 def _format_epoch(epoch: float | None) -> str:

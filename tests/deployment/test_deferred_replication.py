@@ -52,6 +52,13 @@ def test_deferrable_replication_completes_through_the_triggerer(fresh_stack: Air
     # The wait ran in the triggerer, not in the worker: the triggerer wrote its part of the task log.
     trigger_log = stack.wait_for_trigger_started(run, TASK_ID, timeout=5)
     assert "Trigger fired event" in trigger_log
+    # At the stack's speed the job ends seconds after the deferral (and after a checkpoint's re-deferral,
+    # if the trigger sees the extraction complete before the loads): a real triggerer held each event
+    # (Airflow's deferral race, triggers/replication.py DEFERRAL_SETTLE); dag.test() never does.
+    folder = stack.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run.run_id}" / f"task_id={TASK_ID}"
+    parts = [path.read_text(errors="replace") for path in folder.glob("attempt=1.log.trigger.*.log")]
+    assert parts, folder
+    assert all("the task resumes in" in part for part in parts), parts
 
 
 def test_clear_while_deferred_ends_with_landed_data(fresh_stack: AirflowStack) -> None:

@@ -16,8 +16,9 @@ from airflow_provider_stitch.api.http import ApiResponse, run_sync
 from airflow_provider_stitch.api.progress import JobRef, WaitFor
 from airflow_provider_stitch.api.wait import AwaitedStreams, WaitState
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+from airflow_provider_stitch.triggers import replication as replication_trigger
 from airflow_provider_stitch.triggers import shared_poller
-from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger
+from airflow_provider_stitch.triggers.replication import StitchReplicationJobTrigger, settle_delay
 from airflow_provider_stitch.triggers.shared_poller import (
     PASS_BUDGET_SHARE,
     AccountKey,
@@ -130,6 +131,45 @@ async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConn
     # A new triggerer rebuilds it from its kwargs alone and finishes the wait.
     event = await final_event(rebuilt(trigger))
     assert event["status"] == "succeeded" and event["result"]["job_name"] == job.job_name
+
+
+def test_the_settle_hold_ends_at_the_deadline_and_after_the_settle_time() -> None:
+    settle = replication_trigger.DEFERRAL_SETTLE
+    assert settle_delay(0.0, None) == settle
+    assert settle_delay(settle - 4.0, None) == 4.0
+    assert settle_delay(settle + 1.0, None) == 0.0
+    assert settle_delay(0.0, 2.5) == 2.5  # never past the deadline
+    assert settle_delay(0.0, -1.0) == 0.0
+
+
+async def test_in_a_triggerer_a_quick_event_waits_out_the_deferral_race(
+    emulator: Any,
+    hook: StitchConnectHook,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A trigger run by a real triggerer (``trigger_id`` set) that knows its outcome soon after it
+    started hands it over only :data:`DEFERRAL_SETTLE` after its start, for the scheduler to drain the
+    deferring worker's exit event first; never past the deadline, and never outside a triggerer."""
+    monkeypatch.setattr(replication_trigger, "DEFERRAL_SETTLE", 2.0)
+    scenario(emulator, durations={"tap": 0})
+    in_triggerer = trigger_for(start(hook))
+    in_triggerer.trigger_id = 7
+    began = time.monotonic()
+    event = await first_event(in_triggerer)
+    assert event["status"] == "checkpoint"  # our extraction seen completed, within the settle time
+    assert time.monotonic() - began >= 2.0
+    assert "Event checkpoint ready; the task resumes in" in capsys.readouterr().out
+
+    inline = trigger_for(start(hook))  # no trigger_id: dag.test() or a test drives it
+    assert (await first_event(inline))["status"] == "checkpoint"
+    assert "the task resumes in" not in capsys.readouterr().out
+
+    scenario(emulator, durations={"tap": 2000})
+    late = trigger_for(start(hook), deadline=time.time() + 0.3)
+    late.trigger_id = 7
+    assert (await first_event(late))["status"] == "timeout"
+    assert "the task resumes in" not in capsys.readouterr().out  # the deadline had passed: nothing held
 
 
 async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnectHook) -> None:
