@@ -616,8 +616,9 @@ class AirflowStack:
         return self._token[0]
 
     def api(self, method: str, path: str, *, ok: Iterable[int] = (200,), **kwargs: Any) -> Any:
-        """One REST call; a GET the api-server leaves unanswered (a loaded machine) is asked again, up to
-        :data:`API_ATTEMPTS` times. Any other failure, or the last, raises :class:`StackError`."""
+        """One REST call. A GET the api-server leaves unanswered or answers with a 5xx (a loaded machine:
+        SQLite busy) is asked again, up to :data:`API_ATTEMPTS` times; any other failure, or the last,
+        raises :class:`StackError`."""
         attempts = API_ATTEMPTS if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -628,7 +629,6 @@ class AirflowStack:
                     timeout=API_TIMEOUT,
                     **kwargs,
                 )
-                break
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt == attempts:
                     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
@@ -636,6 +636,10 @@ class AirflowStack:
                         f"the api-server did not answer {method} /api/v2{path} ({attempts} attempt(s), "
                         f"{API_TIMEOUT:g} s each; load average {load}): {type(exc).__name__}"
                     ) from exc
+                continue
+            if response.status_code < 500 or attempt == attempts:
+                break
+            time.sleep(1.0)
         if response.status_code not in set(ok):
             raise StackError(f"{method} /api/v2{path} -> {response.status_code}: {response.text[:2000]}")
         return response.json() if response.content else None
