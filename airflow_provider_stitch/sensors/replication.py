@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import datetime as dt
 import json
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["StitchReplicationJobSensor"]
+
+
+#: CPython 3.11's AST constructor is not safe across threads (two sensors poking at once in one process
+#: raised "SystemError: AST constructor recursion depth mismatch" in the scenario suite).
+_LITERAL_EVAL_LOCK = threading.Lock()
 
 
 class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
@@ -180,7 +186,8 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         if isinstance(reference, str):
             # Jinja renders the XCom dict as Python's repr unless the DAG renders native objects.
             try:
-                reference = ast.literal_eval(reference.strip())
+                with _LITERAL_EVAL_LOCK:
+                    reference = ast.literal_eval(reference.strip())
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 try:
                     reference = json.loads(reference)
