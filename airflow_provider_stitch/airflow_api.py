@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchError
+from airflow_provider_stitch.exceptions import AirflowApiError, StitchConfigurationError
 from airflow_provider_stitch.hooks.settings import check_url
 
 if TYPE_CHECKING:
@@ -38,14 +38,6 @@ DEFAULT_TIMEOUT = 30.0
 #: Attempts for requests that are safe to resend (GET, PATCH, and a POST that never reached the server).
 MAX_ATTEMPTS = 3
 _RETRY_STATUSES = {502, 503, 504}
-
-
-class AirflowApiError(StitchError):
-    """Airflow's REST API refused a request, or could not be reached."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 CONNECTION_ID_PATTERN = re.compile(r"^[\w.-]{1,200}$")

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_stitch.exceptions import FormProblems
+
 #: Airflow connection attribute -> the form property names it can fill, in order of preference.
 CONNECTION_ATTRIBUTE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "host": ("host",),
@@ -31,15 +33,6 @@ CONNECTION_ATTRIBUTE_CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 SETUP_STEPS = ("form", "oauth")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-class FormProblems(ValueError):
-    """Values that do not fit a form; ``problems`` lists one sentence per property."""
-
-    def __init__(self, form_type: str, problems: list[str]) -> None:
-        self.form_type = form_type
-        self.problems = problems
-        super().__init__(f"The {form_type} form does not accept these properties: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_stitch.api.objects import Stream, StreamSchema
+from airflow_provider_stitch.exceptions import StreamSelectionError
 
 REPLICATION_METHODS = ("FULL_TABLE", "INCREMENTAL", "LOG_BASED")
 ALL_FIELDS = "*"
 _OPTION_KEYS = ("fields", "replication_method", "replication_key", "view_key_properties")
-
-
-class StreamSelectionError(ValueError):
-    """The requested selection breaks Stitch's rules. ``problems`` lists each one; nothing was written."""
-
-    def __init__(self, problems: Sequence[str], *, subject: str = "the stream selection") -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"Cannot apply {subject}; nothing was changed:\n{lines}")
 
 
 @dataclass(frozen=True)

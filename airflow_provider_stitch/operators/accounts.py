@@ -18,10 +18,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_stitch.airflow_api import DEFAULT_AIRFLOW_API_CONN_ID
-from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError, StitchError
+from airflow_provider_stitch.exceptions import StitchAccountError, StitchAPIError, StitchConfigurationError
 from airflow_provider_stitch.operators.sources import _StitchOperator, is_templated
 
 if TYPE_CHECKING:
@@ -33,10 +31,6 @@ if TYPE_CHECKING:
 
 REGIONS = ("us-east-1", "eu-central-1")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class StitchAccountError(StitchError, AirflowFailException):
-    """Stitch refused to create or connect the account; retrying the task would not help."""
 
 
 class _StoreTokenOperator(_StitchOperator):

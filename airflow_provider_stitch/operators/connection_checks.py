@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
-from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError, StitchError
+from airflow_provider_stitch.exceptions import (
+    StitchAPIError,
+    StitchConfigurationError,
+    StitchConnectionCheckError,
+)
 from airflow_provider_stitch.operators.sources import (
     _StitchOperator,
     check_mapping,
@@ -44,14 +48,6 @@ if TYPE_CHECKING:
     from airflow_provider_stitch.api.connection_checks import CheckVerdict
     from airflow_provider_stitch.api.objects import ConnectionCheck
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-
-
-class StitchConnectionCheckError(StitchError):
-    """The connection check failed, could not be read, or did not finish in time."""
-
-    def __init__(self, message: str, *, result: dict[str, Any] | None = None) -> None:
-        self.result = result or {}
-        super().__init__(message)
 
 
 class StitchConnectionCheckOperator(_StitchOperator):

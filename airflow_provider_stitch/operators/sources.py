@@ -147,8 +147,6 @@ def form_properties(
     """
     from airflow.sdk.log import mask_secret
 
-    from airflow_provider_stitch.api.forms import FormProblems
-
     values: dict[str, Any] = rendered_mapping(properties, "properties")
     if conn_id:
         from_connection = properties_from_connection(conn_id, conn_fields or form.connection_fields())
@@ -158,10 +156,7 @@ def form_properties(
                 "of the form's properties); set properties_conn_fields."
             )
         values.update(from_connection)
-    try:
-        prepared = form.prepare(values, partial=partial)
-    except FormProblems as exc:
-        raise StitchConfigurationError(str(exc)) from None
+    prepared = form.prepare(values, partial=partial)  # FormProblems is a StitchConfigurationError
     for name in form.credential_names() & set(prepared):
         # The object itself: Airflow masks each string inside a key file's mapping, not its repr.
         mask_secret(prepared[name])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError
+from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError, StreamSelectionError
 from airflow_provider_stitch.operators.sources import (
     _StitchOperator,
     check_source_reference,
@@ -67,15 +67,9 @@ class StitchSelectStreamsOperator(_StitchOperator):
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
         check_source_reference(source_id, source_name)
         if not is_templated(streams):
-            from airflow_provider_stitch.api.stream_selection import (
-                StreamSelectionError,
-                parse_stream_requests,
-            )
+            from airflow_provider_stitch.api.stream_selection import parse_stream_requests
 
-            try:
-                parse_stream_requests(streams)
-            except StreamSelectionError as exc:
-                raise StitchConfigurationError(str(exc)) from None
+            parse_stream_requests(streams)  # a StreamSelectionError fails the DAG file's parse
         self.streams = streams
         self.source_id = source_id
         self.source_name = source_name
@@ -84,7 +78,6 @@ class StitchSelectStreamsOperator(_StitchOperator):
         import json
 
         from airflow_provider_stitch.api.stream_selection import (
-            StreamSelectionError,
             metadata_body,
             parse_stream_requests,
             plan_selection,
@@ -115,9 +108,8 @@ class StitchSelectStreamsOperator(_StitchOperator):
             }
             changes = plan_selection(requests, streams, schemas, subject=subject)
         except StreamSelectionError as exc:
-            if not exc.args[0].startswith("Cannot apply"):
-                exc = StreamSelectionError(exc.problems, subject=subject)
-            raise StitchConfigurationError(str(exc)) from None
+            # Parsing and name resolution know no source; the error the user reads names it.
+            raise exc.about(subject) from None
 
         body = metadata_body(changes)
         if body:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.exceptions import StitchConfigurationError, StreamSelectionError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators import StitchSelectStreamsOperator
 
@@ -73,9 +73,14 @@ def test_invalid_requests_list_every_problem_and_write_nothing(stitch_conns: Any
     assert not any(s.selected for s in StitchConnectHook().list_streams(CRM))
 
 
-def test_unknown_stream_names_get_close_matches(stitch_conns: Any) -> None:
-    with pytest.raises(StitchConfigurationError, match=r"unknown stream 'contact'\. Did you mean: contacts"):
+def test_unknown_stream_names_get_close_matches_and_the_error_names_the_source(stitch_conns: Any) -> None:
+    with pytest.raises(
+        StreamSelectionError, match=r"unknown stream 'contact'\. Did you mean: contacts"
+    ) as error:
         _select(["contact"])
+    # Name resolution knows no source; the message the user reads still says which one.
+    assert str(error.value).startswith("Cannot apply the stream selection of source crm (2002)")
+    assert isinstance(error.value, StitchConfigurationError)
 
 
 def test_streams_cannot_be_selected_before_the_connection_check_passed(stitch_conns: Any) -> None:
