@@ -69,28 +69,9 @@ def parse_stream_requests(spec: Any) -> list[StreamRequest]:
     ``replication_key``, ``view_key_properties``.
     """
     problems: list[str] = []
-    items: list[tuple[str, Mapping[str, Any]]] = []
-    if isinstance(spec, Mapping):
-        for name, options in spec.items():
-            if options is not None and not isinstance(options, Mapping):
-                problems.append(f"options for stream {name!r} must be a mapping; got {options!r}")
-                continue
-            items.append((str(name), options or {}))
-    elif isinstance(spec, (list, tuple)):
-        for item in spec:
-            if isinstance(item, str):
-                items.append((item, {}))
-            elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
-                items.append((item["name"], {k: v for k, v in item.items() if k != "name"}))
-            else:
-                problems.append(f"each stream must be a name or a mapping with a 'name'; got {item!r}")
-    else:
-        raise StreamSelectionError(
-            [f"streams must be a list of names or a mapping of name -> options; got {spec!r}"]
-        )
+    items = _request_items(spec, problems)
     if not items and not problems:
         problems.append("no streams were requested")
-
     requests: list[StreamRequest] = []
     seen: set[str] = set()
     for name, options in items:
@@ -101,42 +82,69 @@ def parse_stream_requests(spec: Any) -> list[StreamRequest]:
         if name in seen:
             problems.append(f"stream {name!r} is requested twice")
         seen.add(name)
-        unknown = sorted(set(options) - set(_OPTION_KEYS))
-        if unknown:
-            problems.append(
-                f"stream {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(_OPTION_KEYS)}"
-            )
-        fields_value = options.get("fields")
-        fields: tuple[str, ...] | str | None
-        if fields_value == ALL_FIELDS:
-            fields = ALL_FIELDS
-        else:
-            fields = _names(fields_value, f"stream {name!r}: fields", problems)
-        method = options.get("replication_method")
-        if method is not None:
-            method = str(method).upper()
-            if method not in REPLICATION_METHODS:
-                problems.append(
-                    f"stream {name!r}: replication_method {options['replication_method']!r} is not one of "
-                    f"{', '.join(REPLICATION_METHODS)}"
-                )
-        key = options.get("replication_key")
-        if key is not None and method not in (None, "INCREMENTAL"):
-            problems.append(f"stream {name!r}: replication_key only applies to INCREMENTAL replication")
-        requests.append(
-            StreamRequest(
-                name=name,
-                fields=fields,
-                replication_method=method,
-                replication_key=str(key) if key is not None else None,
-                view_key_properties=_names(
-                    options.get("view_key_properties"), f"stream {name!r}: view_key_properties", problems
-                ),
-            )
-        )
+        requests.append(_parse_request(name, options, problems))
     if problems:
         raise StreamSelectionError(problems)
     return requests
+
+
+def _request_items(spec: Any, problems: list[str]) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(name, options)`` pairs from either accepted shape; a bad item becomes a problem."""
+    items: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(spec, Mapping):
+        for name, options in spec.items():
+            if options is not None and not isinstance(options, Mapping):
+                problems.append(f"options for stream {name!r} must be a mapping; got {options!r}")
+                continue
+            items.append((str(name), options or {}))
+        return items
+    if not isinstance(spec, (list, tuple)):
+        raise StreamSelectionError(
+            [f"streams must be a list of names or a mapping of name -> options; got {spec!r}"]
+        )
+    for item in spec:
+        if isinstance(item, str):
+            items.append((item, {}))
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            items.append((item["name"], {k: v for k, v in item.items() if k != "name"}))
+        else:
+            problems.append(f"each stream must be a name or a mapping with a 'name'; got {item!r}")
+    return items
+
+
+def _parse_request(name: str, options: Mapping[str, Any], problems: list[str]) -> StreamRequest:
+    """One stream's options, checked on their own (no stream metadata needed)."""
+    unknown = sorted(set(options) - set(_OPTION_KEYS))
+    if unknown:
+        problems.append(
+            f"stream {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(_OPTION_KEYS)}"
+        )
+    fields_value = options.get("fields")
+    fields: tuple[str, ...] | str | None
+    if fields_value == ALL_FIELDS:
+        fields = ALL_FIELDS
+    else:
+        fields = _names(fields_value, f"stream {name!r}: fields", problems)
+    method = options.get("replication_method")
+    if method is not None:
+        method = str(method).upper()
+        if method not in REPLICATION_METHODS:
+            problems.append(
+                f"stream {name!r}: replication_method {options['replication_method']!r} is not one of "
+                f"{', '.join(REPLICATION_METHODS)}"
+            )
+    key = options.get("replication_key")
+    if key is not None and method not in (None, "INCREMENTAL"):
+        problems.append(f"stream {name!r}: replication_key only applies to INCREMENTAL replication")
+    return StreamRequest(
+        name=name,
+        fields=fields,
+        replication_method=method,
+        replication_key=str(key) if key is not None else None,
+        view_key_properties=_names(
+            options.get("view_key_properties"), f"stream {name!r}: view_key_properties", problems
+        ),
+    )
 
 
 def _suggest(wanted: str, candidates: Iterable[str]) -> str:
@@ -242,141 +250,193 @@ class StreamChange:
         }
 
 
+@dataclass
+class _StreamPlan:
+    """What the planners of one stream share: its merged metadata, the change so far, the problems."""
+
+    stream: Stream
+    schema: StreamSchema
+    stream_meta: dict[str, Any]
+    change: StreamChange
+    problems: list[str] = field(default_factory=list)
+    #: Stream-level metadata to write (breadcrumb ``[]``).
+    stream_updates: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"stream {self.stream.stream_name!r} ({self.stream.tap_stream_id})"
+
+    @property
+    def fields_meta(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.schema.field_metadata
+
+
 def plan_stream(
     request: StreamRequest, stream: Stream, schema: StreamSchema
 ) -> tuple[StreamChange, list[str]]:
     """Validate one stream's request against its metadata; return the change and the problems found."""
-    label = f"stream {stream.stream_name!r} ({stream.tap_stream_id})"
-    problems: list[str] = []
-    stream_meta = {**stream.metadata, **schema.stream_metadata}
-    fields_meta = schema.field_metadata
-    change = StreamChange(stream=stream)
+    plan = _StreamPlan(
+        stream=stream,
+        schema=schema,
+        stream_meta={**stream.metadata, **schema.stream_metadata},
+        change=StreamChange(stream=stream),
+    )
+    if plan.stream_meta.get("inclusion") == "unsupported":
+        plan.problems.append(f"{plan.label} is unsupported by Stitch and cannot be selected")
+    method = _plan_method(plan, request)
+    key = _plan_key(plan, request, method)
+    plan.change.replication_method = method
+    plan.change.replication_key = key if method == "INCREMENTAL" else None
+    _plan_view_keys(plan, request)
+    field_updates = _plan_fields(plan, request, key if method == "INCREMENTAL" else None)
+    _finish_plan(plan, field_updates)
+    return plan.change, plan.problems
 
-    if stream_meta.get("inclusion") == "unsupported":
-        problems.append(f"{label} is unsupported by Stitch and cannot be selected")
 
-    # --- replication method and key -------------------------------------------------------------
-    forced = forced_method(stream_meta)
-    current_method = stream_meta.get("replication-method")
-    current_key = stream_meta.get("replication-key")
-    stream_updates: dict[str, Any] = {}
+def _plan_method(plan: _StreamPlan, request: StreamRequest) -> str | None:
+    """The replication method the stream will have: forced by Stitch, asked for, or already set."""
+    forced = forced_method(plan.stream_meta)
+    current = plan.stream_meta.get("replication-method")
     method = request.replication_method
     if forced:
         if method and method != forced:
-            problems.append(
-                f"{label} is forced to {forced} replication by Stitch; {method} is not possible "
+            plan.problems.append(
+                f"{plan.label} is forced to {forced} replication by Stitch; {method} is not possible "
                 "(leave replication_method out)"
             )
-        method = forced
-    elif method is None:
-        method = current_method
-        if method is None:
-            problems.append(
-                f"{label} needs a replication_method: one of {', '.join(REPLICATION_METHODS)}"
-                + _valid_keys_hint(stream_meta)
+        return forced
+    if method is None:
+        if current is None:
+            plan.problems.append(
+                f"{plan.label} needs a replication_method: one of {', '.join(REPLICATION_METHODS)}"
+                + _valid_keys_hint(plan.stream_meta)
             )
-    elif method != current_method:
-        stream_updates["replication-method"] = method
-        change.changes.append(f"replication method {current_method or 'unset'} -> {method}")
+        return current
+    if method != current:
+        plan.stream_updates["replication-method"] = method
+        plan.change.changes.append(f"replication method {current or 'unset'} -> {method}")
+    return method
 
-    key = request.replication_key
-    if method == "INCREMENTAL":
-        key = key or current_key
-        valid_keys = stream_meta.get("valid-replication-keys")
-        if not key:
-            if forced:
-                pass  # a forced method means the tap keeps its own bookmark: no key to choose
-            else:
-                problems.append(
-                    f"{label} replicates INCREMENTAL and needs a replication_key."
-                    + _valid_keys_hint(stream_meta)
-                )
-        elif valid_keys:
-            if key not in valid_keys:
-                problems.append(
-                    f"{label}: {key!r} is not a valid replication key; valid keys: {', '.join(valid_keys)}"
-                )
-        elif key not in fields_meta:
-            problems.append(f"{label}: replication key {key!r} is not a field.{_suggest(key, fields_meta)}")
-        elif not _can_be_replication_key(schema, key):
-            problems.append(
-                f"{label}: replication key {key!r} must be an integer or date-time field for INCREMENTAL"
+
+def _plan_key(plan: _StreamPlan, request: StreamRequest, method: str | None) -> str | None:
+    """The replication key: INCREMENTAL streams need one (unless the method is forced), others none."""
+    if method != "INCREMENTAL":
+        if request.replication_key and method is not None:
+            plan.problems.append(
+                f"{plan.label}: replication_key only applies to INCREMENTAL replication (method is {method})"
             )
-        if key and key != current_key and not problems:
-            stream_updates["replication-key"] = key
-            change.changes.append(f"replication key {current_key or 'unset'} -> {key}")
-    elif request.replication_key and method is not None:
-        problems.append(
-            f"{label}: replication_key only applies to INCREMENTAL replication (method is {method})"
+        return request.replication_key
+    current = plan.stream_meta.get("replication-key")
+    key = request.replication_key or current
+    if not key:
+        # A forced method means the tap keeps its own bookmark: no key to choose.
+        if not forced_method(plan.stream_meta):
+            plan.problems.append(
+                f"{plan.label} replicates INCREMENTAL and needs a replication_key."
+                + _valid_keys_hint(plan.stream_meta)
+            )
+        return key
+    problem = _replication_key_problem(plan, key)
+    if problem:
+        plan.problems.append(f"{plan.label}: {problem}")
+    if key != current and not plan.problems:
+        plan.stream_updates["replication-key"] = key
+        plan.change.changes.append(f"replication key {current or 'unset'} -> {key}")
+    return key
+
+
+def _replication_key_problem(plan: _StreamPlan, key: str) -> str | None:
+    """Why ``key`` cannot be the stream's replication key, or None when it can."""
+    valid_keys = plan.stream_meta.get("valid-replication-keys")
+    if valid_keys:
+        if key in valid_keys:
+            return None
+        return f"{key!r} is not a valid replication key; valid keys: {', '.join(valid_keys)}"
+    if key not in plan.fields_meta:
+        return f"replication key {key!r} is not a field.{_suggest(key, plan.fields_meta)}"
+    if not _can_be_replication_key(plan.schema, key):
+        return f"replication key {key!r} must be an integer or date-time field for INCREMENTAL"
+    return None
+
+
+def _plan_view_keys(plan: _StreamPlan, request: StreamRequest) -> None:
+    """Database views need ``view-key-properties``: the ones asked for, which must be fields."""
+    if request.view_key_properties is None:
+        if plan.stream_meta.get("is-view") and not plan.stream_meta.get("view-key-properties"):
+            plan.problems.append(
+                f"{plan.label} is a database view and needs view_key_properties (its primary key fields)"
+            )
+        return
+    unknown = [name for name in request.view_key_properties if name not in plan.fields_meta]
+    for name in unknown:
+        plan.problems.append(
+            f"{plan.label}: view key property {name!r} is not a field.{_suggest(name, plan.fields_meta)}"
         )
-    change.replication_method = method
-    change.replication_key = key if method == "INCREMENTAL" else None
+    current = plan.stream_meta.get("view-key-properties")
+    if not unknown and list(request.view_key_properties) != list(current or []):
+        plan.stream_updates["view-key-properties"] = list(request.view_key_properties)
+        plan.change.changes.append(f"view key properties -> {', '.join(request.view_key_properties)}")
 
-    # --- views ------------------------------------------------------------------------------------
-    if request.view_key_properties is not None:
-        unknown = [name for name in request.view_key_properties if name not in fields_meta]
-        for name in unknown:
-            problems.append(
-                f"{label}: view key property {name!r} is not a field.{_suggest(name, fields_meta)}"
-            )
-        current_view_keys = stream_meta.get("view-key-properties")
-        if not unknown and list(request.view_key_properties) != list(current_view_keys or []):
-            stream_updates["view-key-properties"] = list(request.view_key_properties)
-            change.changes.append(f"view key properties -> {', '.join(request.view_key_properties)}")
-    elif stream_meta.get("is-view") and not stream_meta.get("view-key-properties"):
-        problems.append(f"{label} is a database view and needs view_key_properties (its primary key fields)")
 
-    # --- fields -----------------------------------------------------------------------------------
+def _plan_fields(plan: _StreamPlan, request: StreamRequest, key: str | None) -> list[dict[str, Any]]:
+    """Field-level metadata to write: each wanted field (and the replication key) not yet replicated."""
+    fields_meta = plan.fields_meta
     wanted: list[str] = []
     if request.fields == ALL_FIELDS:
         wanted = [
             name for name, meta in fields_meta.items() if meta.get("inclusion", "available") == "available"
         ]
     elif request.fields:
-        for name in request.fields:
-            meta = fields_meta.get(name)
-            if meta is None:
-                problems.append(f"{label}: unknown field {name!r}.{_suggest(name, fields_meta)}")
-            elif meta.get("inclusion") == "unsupported":
-                reason = meta.get("unsupported-description")
-                problems.append(
-                    f"{label}: field {name!r} is unsupported and cannot be selected"
-                    + (f" ({reason})" if reason else "")
-                )
-            else:
-                wanted.append(name)
-    if method == "INCREMENTAL" and key and key in fields_meta and key not in wanted:
+        wanted = [name for name in request.fields if _field_problem(plan, name) is None]
+    if key and key in fields_meta and key not in wanted:
         if fields_meta[key].get("inclusion") == "unsupported":
-            problems.append(f"{label}: replication key {key!r} is an unsupported field")
+            plan.problems.append(f"{plan.label}: replication key {key!r} is an unsupported field")
         else:
-            wanted.append(key)
-
-    field_updates: list[dict[str, Any]] = []
+            wanted.append(key)  # the key field is selected along with the stream
+    updates: list[dict[str, Any]] = []
     for name in wanted:
         if not is_field_replicated(fields_meta[name]):
-            field_updates.append({"breadcrumb": ["properties", name], "metadata": {"selected": True}})
-            change.changes.append(f"field {name} selected")
+            updates.append({"breadcrumb": ["properties", name], "metadata": {"selected": True}})
+            plan.change.changes.append(f"field {name} selected")
+    return updates
 
-    # --- the stream itself ------------------------------------------------------------------------
-    selected = stream.selected if stream.selected is not None else stream_meta.get("selected")
+
+def _field_problem(plan: _StreamPlan, name: str) -> str | None:
+    """Why field ``name`` cannot be selected (also recorded in the plan's problems), or None."""
+    meta = plan.fields_meta.get(name)
+    if meta is None:
+        problem = f"{plan.label}: unknown field {name!r}.{_suggest(name, plan.fields_meta)}"
+    elif meta.get("inclusion") == "unsupported":
+        reason = meta.get("unsupported-description")
+        problem = f"{plan.label}: field {name!r} is unsupported and cannot be selected" + (
+            f" ({reason})" if reason else ""
+        )
+    else:
+        return None
+    plan.problems.append(problem)
+    return problem
+
+
+def _finish_plan(plan: _StreamPlan, field_updates: list[dict[str, Any]]) -> None:
+    """Select the stream itself, order the metadata entries, and check fieldExclusions."""
+    change, stream = plan.change, plan.stream
+    selected = stream.selected if stream.selected is not None else plan.stream_meta.get("selected")
     if selected is not True:
-        stream_updates["selected"] = True
+        plan.stream_updates["selected"] = True
         change.changes.insert(0, "stream selected")
-
-    if stream_updates:
+    if plan.stream_updates:
         # Stitch wants the stream selected before or alongside its fields: stream entry first.
-        change.metadata.append({"breadcrumb": [], "metadata": stream_updates})
+        change.metadata.append({"breadcrumb": [], "metadata": plan.stream_updates})
     change.metadata.extend(field_updates)
-    selected_now = {u["breadcrumb"][1] for u in field_updates}
+    selected_now = {update["breadcrumb"][1] for update in field_updates}
     change.replicated_fields = [
-        name for name, meta in fields_meta.items() if is_field_replicated(meta) or name in selected_now
+        name for name, meta in plan.fields_meta.items() if is_field_replicated(meta) or name in selected_now
     ]
-    for first, second in _excluded_pairs(fields_meta, change.replicated_fields, selected_now):
-        problems.append(
-            f"{label}: fields {first!r} and {second!r} cannot be replicated together (Stitch's "
+    for first, second in _excluded_pairs(plan.fields_meta, change.replicated_fields, selected_now):
+        plan.problems.append(
+            f"{plan.label}: fields {first!r} and {second!r} cannot be replicated together (Stitch's "
             "fieldExclusions); the job would fail at extraction"
         )
-    return change, problems
 
 
 def _excluded_pairs(
