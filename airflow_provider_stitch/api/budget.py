@@ -1,4 +1,5 @@
-"""Stitch's jobs-API budget: 30 calls per 10 minutes per client account (§3.3).
+"""Stitch's jobs-API budget: 30 calls per 10 minutes per client account
+(https://www.stitchdata.com/docs/developers/stitch-connect/api#rate-limit-overview).
 
 It covers the extractions list, extraction logs and loads list together. Stitch does not enforce it
 today but may block clients that keep exceeding it, so every poller plans its calls with these helpers.

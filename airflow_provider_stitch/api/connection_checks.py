@@ -1,7 +1,8 @@
 """Connection-check rules: given what Stitch returned, is the check we care about done, and did it pass?
 
 Pure (no I/O, no Airflow): the blocking operator and the trigger both call :func:`judge_connection_check`
-so they can never disagree. Facts from ``stitch-connect-api.md`` §11.6:
+so they can never disagree. Facts from Stitch's connection-check docs
+(https://www.stitchdata.com/docs/developers/stitch-connect/api#connection-checks--section):
 
 - ``GET /v4/{sources|destinations}/{id}/last-connection-check`` returns only the *latest* check. There
   is no endpoint to start one: a check starts when the source is created or its properties are

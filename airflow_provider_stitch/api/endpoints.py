@@ -2,7 +2,8 @@
 
 Each function returns an :data:`~airflow_provider_stitch.api.http.Operation`: a generator that yields
 the requests it needs and returns the parsed result. The hook runs them with its sync or async driver.
-Paths, bodies and quirks follow ``stitch-connect-api.md`` (section numbers in the docstrings).
+Paths, bodies and quirks follow Stitch's API reference, https://www.stitchdata.com/docs/developers/stitch-connect/api;
+a ``#name`` below is a section of that page.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from airflow_provider_stitch.exceptions import (
 )
 
 NOTIFICATIONS = "/notifications/public/v1/api"
-#: A guard against a server whose ``links.next`` never ends (records can shift between pages, §3.4).
+#: A guard against a server whose ``links.next`` never ends (records can shift between pages:
+#: #pagination--overview).
 MAX_PAGES = 1000
 
 
@@ -75,7 +77,7 @@ def decode(request: ApiRequest, response: ApiResponse) -> Any:
 
 
 def _paginate(path: str, subject: str) -> Operation[list[dict[str, Any]]]:
-    """Follow ``links.next`` through every page of a jobs-endpoint list (§3.4)."""
+    """Follow ``links.next`` through every page of a jobs-endpoint list (#pagination--overview)."""
     rows: list[dict[str, Any]] = []
     request = ApiRequest("GET", path, params={"page": 1}, jobs_endpoint=True, subject=subject)
     for page_number in range(1, MAX_PAGES + 1):
@@ -101,7 +103,7 @@ def _relative(link: str) -> str:
     return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
-# --- accounts and sessions (§2) -----------------------------------------------------------------
+# --- accounts and sessions (#accounts, #sessions) -------------------------------------------------
 
 
 def create_account(
@@ -158,7 +160,7 @@ def create_ephemeral_session() -> Operation[str]:
     return str(data["ephemeral_token"])
 
 
-# --- destinations (§5) ---------------------------------------------------------------------------
+# --- destinations (#destinations) -----------------------------------------------------------------
 
 
 def list_destinations() -> Operation[list[dict[str, Any]]]:
@@ -214,7 +216,10 @@ def get_destination_type(destination_type: str) -> Operation[dict[str, Any]]:
 
 
 def get_destination_last_connection_check(destination_id: int) -> Operation[ConnectionCheck]:
-    """Undocumented in the published reference (§11.6 [?]); works where the server offers it."""
+    """Defined in Stitch's docs data (#retrieve-destinations-last-connection-check) but not published.
+
+    Works where the server offers it (the emulator does).
+    """
     request = ApiRequest(
         "GET",
         f"/v4/destinations/{destination_id}/last-connection-check",
@@ -223,7 +228,7 @@ def get_destination_last_connection_check(destination_id: int) -> Operation[Conn
     return ConnectionCheck.from_api((yield from call(request)) or {})
 
 
-# --- sources and source types (§11) ---------------------------------------------------------------
+# --- sources and source types (#sources--section, #source-types) ----------------------------------
 
 
 def list_sources() -> Operation[list[Source]]:
@@ -260,7 +265,7 @@ def update_source(
     properties: dict[str, Any] | None = None,
     paused_at: str | object | None = ...,
 ) -> Operation[Source]:
-    """PUT a partial update. ``paused_at=None`` unpauses; an ISO timestamp pauses (§11.2)."""
+    """PUT a partial update. ``paused_at=None`` unpauses; an ISO timestamp pauses (#pause-a-source)."""
     body: dict[str, Any] = {}
     if display_name is not None:
         body["display_name"] = display_name
@@ -301,7 +306,7 @@ def get_last_connection_check(source_id: int) -> Operation[ConnectionCheck]:
     return ConnectionCheck.from_api((yield from call(request)) or {})
 
 
-# --- streams (§11.7) -------------------------------------------------------------------------------
+# --- streams (#streams) ---------------------------------------------------------------------------
 
 
 def list_streams(source_id: int) -> Operation[list[Stream]]:
@@ -331,7 +336,7 @@ def update_stream_metadata(source_id: int, streams: list[dict[str, Any]]) -> Ope
     return (yield from call(request))
 
 
-# --- replication jobs (§6) -------------------------------------------------------------------------
+# --- replication jobs (#replication-jobs) ---------------------------------------------------------
 
 
 def start_replication_job(source_id: int) -> Operation[str]:
@@ -372,12 +377,12 @@ def stop_replication_job(source_id: int) -> Operation[Any]:
     return (yield from call(request))
 
 
-# --- extractions, logs and loads (§7, §8): the rate-limited "jobs" endpoints ----------------------
+# --- extractions, logs and loads (#extraction--section, #load--section): rate-limited -------------
 
 
 def list_extractions(stitch_client_id: int) -> Operation[list[Extraction]]:
     rows = yield from _paginate(f"/v4/{stitch_client_id}/extractions", f"client {stitch_client_id}")
-    # Records can shift between pages (§3.4); keep one row per source, the last one seen.
+    # Records can shift between pages (#pagination--overview); keep one row per source, the last one seen.
     by_source: dict[int, Extraction] = {}
     for row in rows:
         extraction = Extraction.from_api(row)
@@ -397,8 +402,8 @@ def list_loads(stitch_client_id: int) -> Operation[list[Load]]:
 def get_extraction_logs(stitch_client_id: int, job_name: str) -> Operation[str]:
     """Return the log text of one extraction job.
 
-    Stitch answers 302 with a pre-signed S3 URL (§7.2). The redirect is followed here, *without* the
-    bearer token: the token must never be sent to another host.
+    Stitch answers 302 with a pre-signed S3 URL (#get-logs-for-an-extraction-job). The redirect is
+    followed here, *without* the bearer token: the token must never be sent to another host.
     """
     request = ApiRequest(
         "GET",
@@ -448,7 +453,7 @@ def awaited_streams(stitch_client_id: int, job_name: str, source_id: int) -> Ope
     )
 
 
-# --- Import API tokens (§10) -----------------------------------------------------------------------
+# --- Import API tokens (#import-api-access-token-object) ------------------------------------------
 
 
 def create_import_token(source_id: int) -> Operation[dict[str, Any]]:
@@ -463,7 +468,7 @@ def create_import_token(source_id: int) -> Operation[dict[str, Any]]:
 
 
 def list_import_tokens(source_id: int) -> Operation[list[dict[str, Any]]]:
-    """Token ids, normalised to ``[{"token_id", "created_at"}]`` from either documented shape (§10)."""
+    """Token ids as ``[{"token_id", "created_at"}]``, from either shape of #get-iapi-access-token-ids."""
     data = yield from call(
         ApiRequest("GET", f"/v4/sources/{source_id}/tokens", subject=f"source {source_id}")
     )
@@ -487,7 +492,7 @@ def delete_import_token(source_id: int, token_id: int) -> Operation[Source]:
     return Source.from_api((yield from call(request)))
 
 
-# --- notifications (§9) ----------------------------------------------------------------------------
+# --- notifications (#notifications) ---------------------------------------------------------------
 
 
 def list_custom_emails() -> Operation[list[dict[str, Any]]]:

@@ -1,9 +1,10 @@
 """Turn any Stitch error answer into one exception.
 
-Stitch's error bodies come in at least seven shapes (API reference §3.2): ``{code, message, errors}``
-(accounts), ``{error: "<Code>", data: {message}}`` (sources, hooks), ``{error: {type, message}}``
-(replication jobs), ``{error: {message: str | {field: msg}}}`` (notifications), a bare JSON string
-(streams), ``{invalid_fields: ...}`` (stream metadata), plain text (destinations), and whatever a proxy
+Stitch's error bodies come in at least seven shapes (https://www.stitchdata.com/docs/developers/stitch-connect/api#error-message-formats):
+``{code, message, errors}`` (accounts), ``{error: "<Code>", data: {message}}`` (sources, hooks),
+``{error: {type, message}}`` (replication jobs), ``{error: {message: str | {field: msg}}}``
+(notifications), a bare JSON string (streams), ``{invalid_fields: ...}`` (stream metadata), plain text
+(destinations), and whatever a proxy
 puts in front (HTML). A 2xx answer with a top-level ``error`` key is an error too (``already_running``).
 """
 

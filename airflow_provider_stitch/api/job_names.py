@@ -1,4 +1,5 @@
-"""What a Stitch job name says: ``<stitch_client_id>.<source_id>.sync.<uuid>`` (API reference §1).
+"""What a Stitch job name says: ``<stitch_client_id>.<source_id>.sync.<uuid>`` (Stitch's examples, e.g.
+https://www.stitchdata.com/docs/developers/stitch-connect/api#start-a-job).
 
 The uuid in Stitch's documented job names is a version-1 (time-based) uuid, so it also says when the
 job was created; that lets a wait that only knows the job name tell older jobs from newer ones.

@@ -1,4 +1,5 @@
-"""Read what an extraction log says about streams (§7.2).
+"""Read what an extraction log says about streams
+(https://www.stitchdata.com/docs/developers/stitch-connect/api#get-logs-for-an-extraction-job).
 
 Two kinds of line name a stream that had records, and different clients rely on each:
 ``tap - INFO replicated <N> records from "<stream>" endpoint`` and

@@ -115,7 +115,8 @@ class Extraction:
             job_name=str(data.get("job_name") or ""),
             source_id=int(data["source_id"]),
             stitch_client_id=_int_or_none(data.get("stitch_client_id")),
-            # The attribute table says tap_name, every example says source_type (§13.4): accept both.
+            # The attribute table says tap_name, every example says source_type: accept both
+            # (https://www.stitchdata.com/docs/developers/stitch-connect/api#extraction--object).
             tap_name=data.get("tap_name") or data.get("source_type"),
             start_time=parse_timestamp(data.get("start_time")),
             completion_time=parse_timestamp(data.get("completion_time")),

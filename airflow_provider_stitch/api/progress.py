@@ -3,7 +3,8 @@
 The decisions themselves live in :mod:`airflow_provider_stitch.api.wait` (the replication wait, a state
 machine). This module holds what it speaks in: phases, the job reference, per-stream progress, the
 progress value (and the XCom value built from it), and the rules that find our job's row in Stitch's
-extractions list (API reference §7: one row per source, the *last completed* extraction).
+extractions list (one row per source, the *last completed* extraction:
+https://www.stitchdata.com/docs/developers/stitch-connect/api#list-last-extractions).
 
 Phases: ``extracting`` -> ``preparing`` (extraction done, no awaited stream loaded yet) -> ``loading``
 (some streams loaded) -> ``succeeded``; or ``failed`` / ``cancelled`` / ``unknown`` at any point.

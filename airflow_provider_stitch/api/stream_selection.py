@@ -1,4 +1,7 @@
-"""Stream and field selection rules (``stitch-connect-api.md`` §11.7), checked before anything is written.
+"""Stream and field selection rules, checked before anything is written.
+
+Stitch documents them in https://www.stitchdata.com/docs/developers/stitch-connect/guides/select-streams-and-fields-with-connect-api
+and https://www.stitchdata.com/docs/developers/stitch-connect/guides/field-selection-compatibility-rules.
 
 Pure: given the streams list, each requested stream's schema and what the user asked for, this module
 either returns the minimal ``PUT /v4/sources/{id}/streams/metadata`` body (empty when everything is
@@ -186,7 +189,7 @@ def resolve_streams(requests: Sequence[StreamRequest], streams: Sequence[Stream]
 
 
 def is_field_replicated(metadata: Mapping[str, Any]) -> bool:
-    """Stitch's field rule (§11.7): automatic always, unsupported never, available when selected."""
+    """Stitch's field rule: automatic always, unsupported never, available when selected (or by default)."""
     inclusion = metadata.get("inclusion", "available")
     if inclusion == "automatic":
         return True
@@ -444,7 +447,8 @@ def _excluded_pairs(
 ) -> list[tuple[str, str]]:
     """Pairs of replicated fields that ``fieldExclusions`` forbids together, involving a field we select.
 
-    Stitch may accept such a selection; the job then fails at extraction (§11.7).
+    Stitch may accept such a selection; the job then fails at extraction
+    (https://www.stitchdata.com/docs/developers/stitch-connect/guides/field-selection-compatibility-rules).
     """
     replicated_set = set(replicated)
     pairs: set[tuple[str, str]] = set()

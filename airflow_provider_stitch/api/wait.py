@@ -5,8 +5,8 @@ The blocking loop, the sensor's pokes (poke and reschedule) and the trigger only
 answers. What the wait has established lives in :class:`WaitState`, a JSON-serialisable value that the
 modes carry across polls, reschedules (task state store) and triggerer restarts (trigger kwargs).
 
-What Stitch gives us (Stitch Connect docs: ``extractions/list-all-extractions.md``,
-``loads/load-object.md``; summary in ``stitch-connect-api.md`` §7, §8, §12):
+What Stitch gives us (https://www.stitchdata.com/docs/developers/stitch-connect/api#list-last-extractions and
+#load--object of the same page):
 
 * the extractions list holds only the **last completed** extraction per source; a newer job on the
   source replaces our row, so the row is remembered the first time it is seen and never re-read;

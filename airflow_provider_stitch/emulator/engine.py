@@ -538,8 +538,8 @@ class JobEngine:
     def stop(self, job: Job, now: float, stopped_by: str = "api") -> None:
         """DELETE .../sync: what remains of the extraction is cancelled; the row reads "Terminated".
 
-        Data already extracted still gets loaded (reference §6): once the tap has finished (the target
-        phase), its records load as after a completed extraction.
+        Data already extracted still gets loaded (https://www.stitchdata.com/docs/developers/stitch-connect/api#stop-a-job):
+        once the tap has finished (the target phase), its records load as after a completed extraction.
         """
         if stopped_by not in STOPPERS:
             raise ValueError(f"stopped_by must be one of {', '.join(STOPPERS)}, got {stopped_by!r}")
@@ -557,7 +557,7 @@ class JobEngine:
 
 
 def _error_state(message: str, stream_name: str) -> dict[str, Any]:
-    """The (explicitly unstable) shape of reference §8."""
+    """The (explicitly unstable) ``error_state`` of https://www.stitchdata.com/docs/developers/stitch-connect/api#load--object."""
     return {
         "notification_data": {
             "message": f"Loading {stream_name} failed",

@@ -1,5 +1,6 @@
-"""Error responses. Stitch's error bodies differ per endpoint family (reference §3.2); each helper builds
-one family's shape so route code cannot mix them up."""
+"""Error responses. Stitch's error bodies differ per endpoint family
+(https://www.stitchdata.com/docs/developers/stitch-connect/api#error-message-formats); each helper
+builds one family's shape so route code cannot mix them up."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def streams_error(body: Any) -> ApiError:
 
 
 def not_found(message: str) -> ApiError:
-    """404 bodies are undocumented (reference §13.16); the emulator uses one shape everywhere."""
+    """Stitch documents no 404 body (#error-message-formats); the emulator uses one shape everywhere."""
     return ApiError(404, {"error": {"type": "not_found", "message": message}})
 
 

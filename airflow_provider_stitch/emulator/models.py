@@ -87,7 +87,7 @@ class Stream:
         return self.definition.stream_name
 
     def is_field_replicated(self, name: str) -> bool:
-        """Stitch's field-selection rules (reference §11.7)."""
+        """Stitch's field-selection rules (https://www.stitchdata.com/docs/developers/stitch-connect/guides/field-selection-compatibility-rules)."""
         fdef = self.definition.field(name)
         if fdef is None or fdef.inclusion == "unsupported":
             return False

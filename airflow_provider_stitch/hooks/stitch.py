@@ -328,7 +328,10 @@ class StitchConnectHook(BaseHook):
         return account
 
     def exchange_oauth_code(self, code: str) -> ClientAccount:
-        """Exchange an OAuth authorization code (partner flow, §2.3) for the account's token."""
+        """Exchange an OAuth authorization code for the account's token.
+
+        The partner flow: https://www.stitchdata.com/docs/developers/stitch-connect/guides/stitch-partner-authentication-guide
+        """
         settings = self.settings
         if not settings.partner_secret:
             raise StitchConfigurationError(

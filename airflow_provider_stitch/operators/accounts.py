@@ -235,7 +235,7 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
         )
 
     def _explain(self, exc: StitchAPIError, email: str) -> str:
-        """Stitch's account errors (§2.2) as sentences a partner can act on."""
+        """Stitch's account errors as sentences to act on (https://www.stitchdata.com/docs/developers/stitch-connect/api#create-an-account)."""
         if exc.code == "ExistingUser":
             return (
                 f"Stitch already has an active user with email {email}, so no account was created. To drive "
@@ -256,7 +256,10 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
 
 
 class StitchExchangeOAuthCodeOperator(_StoreTokenOperator):
-    """Connect an existing Stitch account through the partner OAuth flow (§2.3), token -> connection.
+    """Connect an existing Stitch account through the partner OAuth flow, token -> connection.
+
+    Stitch's partner authentication guide describes the flow:
+    https://www.stitchdata.com/docs/developers/stitch-connect/guides/stitch-partner-authentication-guide
 
     After the user accepts at ``https://app.stitchdata.com/oauth/authorization?client_id=<partner id>``,
     Stitch redirects with ``?code=...``; pass that code (single use, valid 5 minutes), e.g.

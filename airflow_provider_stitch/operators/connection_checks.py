@@ -5,10 +5,11 @@ Two modes:
 - **check the latest** (no ``properties``): read the source's (or destination's) last connection check;
   if it is still running, wait for it; fail with Stitch's own message if it failed.
 - **start a fresh check** (``properties`` and/or ``properties_conn_id``): Stitch has no "run a check"
-  endpoint; updating properties starts one (§11.6). The operator PUTs the properties (e.g. rotated
-  credentials read from another Airflow connection), then waits for *the check that update started*:
-  the one named by the update's ``check_job_name``, or, failing that, one started at or after the
-  update's ``updated_at`` (both Stitch's clock).
+  endpoint; updating properties starts one
+  (https://www.stitchdata.com/docs/developers/stitch-connect/guides/create-data-source-with-stitch-connect).
+  The operator PUTs the properties (e.g. rotated credentials read from another Airflow connection),
+  then waits for *the check that update started*: the one named by the update's ``check_job_name``,
+  or, failing that, one started at or after the update's ``updated_at`` (both Stitch's clock).
 
 Blocking and deferrable modes share
 :func:`~airflow_provider_stitch.api.connection_checks.judge_connection_check` and return the

@@ -21,7 +21,8 @@ from airflow_provider_stitch.operators.sources import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Steps at which Stitch accepts a selection (§11.4): before them, the connection check has not passed.
+#: Steps at which Stitch accepts a selection: before them, the connection check has not passed
+#: (https://www.stitchdata.com/docs/developers/stitch-connect/api#connection-step-object).
 SELECTABLE_STEPS = ("field_selection", "fully_configured")
 
 

@@ -1,8 +1,9 @@
 """StitchStreamLoadedTrigger: an event trigger for ``AssetWatcher`` that fires once per new load of a
 source's streams, whoever started the job (Stitch's own schedule, the Stitch app, another DAG).
 
-How a load is seen: Stitch's loads list (API reference §8) holds, per (source, stream), the most recent
-load attempt and ``last_batch_loaded_at``, the time its last batch landed. A load is *new* when that time
+How a load is seen: Stitch's loads list (https://www.stitchdata.com/docs/developers/stitch-connect/api#list-last-loads-for-account)
+holds, per (source, stream), the most recent load attempt and ``last_batch_loaded_at``, the time its
+last batch landed. A load is *new* when that time
 moves past the one the trigger last reported for the stream (its **cursor**). A failed attempt leaves
 the time where it was, so it fires nothing. The trigger polls through its account's
 :class:`~airflow_provider_stitch.triggers.shared_poller.SharedPoller`, so its loads listing is the same

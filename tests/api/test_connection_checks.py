@@ -1,4 +1,4 @@
-"""Connection-check rules (§11.6): which check is ours, and whether it passed, failed or still runs."""
+"""Connection-check rules (https://www.stitchdata.com/docs/developers/stitch-connect/api#connection-checks--section): which check is ours, and whether it passed, failed or still runs."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_a_body_without_status_is_judged_by_its_exit_statuses() -> None:
 
 
 def test_an_update_time_with_milliseconds_does_not_hide_our_check() -> None:
-    # Stitch's timestamps are usually whole seconds, but some carry milliseconds (§1): an update at
+    # Stitch's timestamps are usually whole seconds, but some carry milliseconds (anchor_time in https://www.stitchdata.com/docs/developers/stitch-connect/api#update-a-source): an update at
     # 10:00:05.400 and its check reported as started at 10:00:05 are the same second, not "before".
     update_time = parse_timestamp("2024-05-01T10:00:05.400Z")
     verdict = judge_connection_check(_check(), subject=SUBJECT, started_after=update_time)

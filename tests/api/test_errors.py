@@ -1,4 +1,4 @@
-"""Every error body shape of API reference §3.2 maps to one exception with Stitch's own words."""
+"""Every error body shape of Stitch's error message formats (https://www.stitchdata.com/docs/developers/stitch-connect/api#error-message-formats) maps to one exception with Stitch's own words."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stream-selection rules (§11.7): what gets written, what is refused before any write, and why."""
+"""Stream-selection rules (https://www.stitchdata.com/docs/developers/stitch-connect/guides/select-streams-and-fields-with-connect-api): what gets written, what is refused before any write, and why."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def test_incremental_key_without_a_valid_keys_list_must_be_an_integer_or_date_ti
 
 
 def test_fields_stitch_forbids_together_are_refused_before_the_write() -> None:
-    # §11.7: fieldExclusions lists breadcrumbs that cannot be selected with a field. Stitch may accept
+    # https://www.stitchdata.com/docs/developers/stitch-connect/api#field-level-metadata-object: fieldExclusions lists breadcrumbs that cannot be selected with a field. Stitch may accept
     # such a selection and the job then fails at extraction, so the rule is checked up front.
     report = _stream(7, "report", **{"forced-replication-method": "INCREMENTAL"})
     schema = _schema(

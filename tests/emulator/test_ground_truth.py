@@ -153,7 +153,7 @@ def test_a_job_stopped_during_the_target_is_cancelled_once_its_loads_landed(
         "cancelled",
     )
     assert truth["phase_ends"]["tap"] is not None and truth["phase_ends"]["target"] is None
-    # Reference §6: what was extracted still loads, so the job is not finished yet.
+    # Stitch's Stop a job (https://www.stitchdata.com/docs/developers/stitch-connect/api#stop-a-job): what was extracted still loads, so the job is not finished yet.
     assert truth["verdict"] is None and {s["load"] for s in truth["streams"].values()} == {"pending"}
     admin.advance(10_000)
     truth = admin.job(job)

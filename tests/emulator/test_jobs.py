@@ -192,7 +192,7 @@ def test_stop_terminates_the_extraction(stitch_emulator: EmulatorServer, api: Ap
 def test_a_stop_after_the_tap_finished_still_loads_what_was_extracted(
     stitch_emulator: EmulatorServer, api: Api
 ) -> None:
-    # Reference §6 (Stitch's start/stop doc): cancelling stops only what remains of the extraction;
+    # Stitch's Stop a job (https://www.stitchdata.com/docs/developers/stitch-connect/api#stop-a-job): cancelling stops only what remains of the extraction;
     # data already extracted still gets loaded.
     stitch_emulator.admin.set_scenario(2001, durations=SLOW)
     job = api.start()

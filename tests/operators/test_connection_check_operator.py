@@ -136,7 +136,7 @@ def test_a_check_that_outlasts_the_timeout_fails_with_a_timeout(
 def test_a_fresh_check_sends_numbers_and_booleans_as_strings(
     stitch_conns: Any, seed_check: str, run_operator: Callable[..., Any]
 ) -> None:
-    # Stitch takes string property values only (§11.2); without conversion the update is refused.
+    # Stitch takes string property values only (https://www.stitchdata.com/docs/developers/stitch-connect/api#properties-object); without conversion the update is refused.
     result = run_operator(_operator(source_id=SHOP_DB, properties={"ssl": False, "port": 5432}))
     assert result["status"] == "succeeded"
     assert result["check_name"] != seed_check

@@ -47,7 +47,7 @@ def test_selection_is_written_then_rerunning_changes_nothing(stitch_conns: Any) 
     assert streams["deals"].metadata["replication-key"] == "closedate"
     assert _field_selected(hook, "contacts", "lastname") is True
     assert _field_selected(hook, "deals", "closedate") is True
-    # One selected stream with a field makes the source fully configured (§11.4).
+    # One selected stream with a field makes the source fully configured (https://www.stitchdata.com/docs/developers/stitch-connect/api#connection-step-object).
     assert hook.get_source(CRM).current_step_type == "fully_configured"
 
     again = _select(SELECTION, source_id=CRM, source_name=None)

@@ -167,7 +167,8 @@ async def delete_destination(destination_id: str, request: Request, account: Aut
 
 @router.get("/v4/destinations/{destination_id}/last-connection-check")
 async def destination_last_check(destination_id: str, account: AuthedAccount) -> dict[str, Any]:
-    # Defined but hidden in Stitch's docs (reference §13.12); the emulator serves it like the source variant.
+    # Defined in Stitch's docs data (the API reference's #retrieve-destinations-last-connection-check) but
+    # not published; the emulator serves it like the source variant.
     dest = _find(account, destination_id)
     if dest is None:
         raise not_found(f"destination not found ({destination_id})")
