@@ -8,6 +8,7 @@ for triggers) and lets :func:`~airflow_provider_stitch.api.retry.with_retries` d
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import difflib
 import functools
 import re
@@ -21,7 +22,7 @@ from urllib.parse import urljoin
 from airflow.sdk import BaseHook
 
 from airflow_provider_stitch import __version__
-from airflow_provider_stitch.api import endpoints
+from airflow_provider_stitch.api import arguments, endpoints
 from airflow_provider_stitch.api.endpoints import ClientAccount
 from airflow_provider_stitch.api.http import ApiRequest, ApiResponse, Operation, run_async, run_sync
 from airflow_provider_stitch.api.job_names import client_id_from_job_name
@@ -61,8 +62,9 @@ class StitchConnectHook(BaseHook):
     Nothing is read at construction: the connection is looked up on first use (sync or async).
 
     :param stitch_conn_id: The Airflow connection id.
-    :param retry_policy: Overrides the connection's retry settings (a policy or its ``to_dict()``).
-    :param timeout: Overrides the connection's per-request timeout, in seconds.
+    :param http_retry_policy: Overrides the connection's retry settings (a policy or its ``to_dict()``);
+        the name the operators, the sensor and the triggers use too. ``retry_policy`` is its old name.
+    :param timeout: Overrides the connection's per-request timeout (seconds or a ``timedelta``).
     """
 
     conn_name_attr = "stitch_conn_id"
@@ -74,17 +76,17 @@ class StitchConnectHook(BaseHook):
         self,
         stitch_conn_id: str = default_conn_name,
         *,
+        http_retry_policy: RetryPolicy | dict[str, Any] | None = None,
+        timeout: float | dt.timedelta | None = None,
         retry_policy: RetryPolicy | dict[str, Any] | None = None,
-        timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.stitch_conn_id = stitch_conn_id
-        self._retry_override = (
-            RetryPolicy.from_dict(retry_policy) if isinstance(retry_policy, dict) else retry_policy
-        )
-        if timeout is not None and timeout <= 0:
-            raise StitchConfigurationError(f"timeout must be positive; got {timeout!r}")
-        self._timeout_override = timeout
+        if retry_policy is not None and http_retry_policy is not None:
+            raise StitchConfigurationError("Give http_retry_policy only (retry_policy is its old name).")
+        policy = http_retry_policy if http_retry_policy is not None else retry_policy
+        self._retry_override = RetryPolicy.from_dict(policy) if isinstance(policy, dict) else policy
+        self._timeout_override = arguments.seconds(timeout, "timeout", allow_none=True)
         self._settings: StitchSettings | None = None
         self._client_id: int | None = None
         self._session: requests.Session | None = None

@@ -3,6 +3,8 @@
 from airflow_provider_stitch._lazy import lazy_exports
 
 _EXPORTS = {
+    "StitchBaseOperator": "base",
+    "SourceReference": "base",
     "StitchRunReplicationJobOperator": "replication",
     "StitchStopReplicationJobOperator": "replication",
     "StitchCreateAccountOperator": "accounts",

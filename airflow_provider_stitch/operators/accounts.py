@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stitch.airflow_api import DEFAULT_AIRFLOW_API_CONN_ID
 from airflow_provider_stitch.exceptions import StitchAccountError, StitchAPIError, StitchConfigurationError
-from airflow_provider_stitch.operators.sources import _StitchOperator, is_templated
+from airflow_provider_stitch.operators.base import StitchBaseOperator, is_templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,7 +33,7 @@ REGIONS = ("us-east-1", "eu-central-1")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class _StoreTokenOperator(_StitchOperator):
+class _StoreTokenOperator(StitchBaseOperator):
     """Shared by the create-account and OAuth operators: checks, then token -> Airflow connection."""
 
     def __init__(
@@ -184,28 +184,22 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
         # Not ``email``: BaseOperator's ``email`` receives failure alerts, which must not go to the customer.
         self.account_email = account_email
         self.region = region
-        self._check_fields(templates_pending=True)
+        self.check_arguments(rendered=False)
 
-    def _check_fields(self, *, templates_pending: bool) -> None:
+    def check_arguments(self, *, rendered: bool) -> None:
         problems = []
         for name in ("first_name", "last_name", "company", "account_email"):
             value = getattr(self, name)
-            if templates_pending and is_templated(value):
+            if not rendered and is_templated(value):
                 continue
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{name} must be a non-empty string")
         email = self.account_email
-        email_known = (
-            isinstance(email, str) and email.strip() and not (templates_pending and is_templated(email))
-        )
+        email_known = isinstance(email, str) and email.strip() and not (not rendered and is_templated(email))
         if email_known and not _EMAIL.match(email.strip()):
             problems.append(f"account_email {email!r} is not an email address")
         region = self.region
-        if (
-            region not in (None, "")
-            and not (templates_pending and is_templated(region))
-            and region not in REGIONS
-        ):
+        if region not in (None, "") and not (not rendered and is_templated(region)) and region not in REGIONS:
             problems.append(
                 f"region must be one of {', '.join(REGIONS)} (it cannot change later); got {region!r}"
             )
@@ -213,8 +207,8 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
             raise StitchConfigurationError("Cannot create the Stitch account: " + "; ".join(problems))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        self._check_fields(templates_pending=False)
-        hook = self.make_hook()
+        self.check_arguments(rendered=True)
+        hook = self.hook
         api = self._prepare(hook, need_partner_id=True)
         email = self.account_email.strip()
         self.log.info("Creating a Stitch client account for %s (%s).", email, self.company)
@@ -282,7 +276,7 @@ class StitchExchangeOAuthCodeOperator(_StoreTokenOperator):
         if not code:
             raise StitchConfigurationError("code rendered empty: no OAuth authorization code to exchange")
         mask_secret(code)
-        hook = self.make_hook()
+        hook = self.hook
         api = self._prepare(hook, need_partner_id=False)
         try:
             account = hook.exchange_oauth_code(code)

@@ -26,22 +26,27 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
+from airflow_provider_stitch.api import arguments
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchConfigurationError,
     StitchConnectionCheckError,
 )
-from airflow_provider_stitch.operators.sources import (
-    _StitchOperator,
-    check_mapping,
+from airflow_provider_stitch.operators.base import (
+    SourceReference,
+    StitchBaseOperator,
     coerce_id,
+    is_given,
+    is_templated,
+)
+from airflow_provider_stitch.operators.forms import (
+    check_mapping,
     describe_api_error,
     form_properties,
-    is_templated,
     read_form,
     rendered_mapping,
-    resolve_source,
 )
+from airflow_provider_stitch.operators.waiting import defer_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,7 +56,7 @@ if TYPE_CHECKING:
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 
-class StitchConnectionCheckOperator(_StitchOperator):
+class StitchConnectionCheckOperator(StitchBaseOperator):
     """Wait for a Stitch connection check to pass; fail with Stitch's reason if it does not.
 
     :param source_id: The source to check; or
@@ -66,7 +71,8 @@ class StitchConnectionCheckOperator(_StitchOperator):
         form names them, e.g. login -> ``user`` or ``username``; ``extra.<key>`` reads an extra). The
         values are checked against the form before the update is sent.
     :param poll_interval: Seconds between polls (connection-check reads are not rate-limited).
-    :param timeout: Seconds to wait for the check in total; then the task fails.
+    :param timeout: How long to wait for the check in total (seconds or a ``timedelta``); then the task
+        fails.
     :param deferrable: Wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
 
@@ -90,44 +96,46 @@ class StitchConnectionCheckOperator(_StitchOperator):
         properties: Mapping[str, Any] | str | None = None,
         properties_conn_id: str | None = None,
         properties_conn_fields: Mapping[str, str] | None = None,
-        poll_interval: float = 10.0,
-        timeout: float = 900.0,
+        poll_interval: float | timedelta = 10.0,
+        timeout: float | timedelta = 900.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         stitch_conn_id: str = "stitch_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
-        given = [
-            name
-            for name, value in (
-                ("source_id", source_id),
-                ("source_name", source_name),
-                ("destination_id", destination_id),
-            )
-            if value is not None
-        ]
-        if len(given) != 1:
-            raise StitchConfigurationError(
-                "Pass exactly one of source_id, source_name and destination_id"
-                + (f"; got {', '.join(given)}" if given else "")
-            )
-        for name, value in (("source_id", source_id), ("destination_id", destination_id)):
-            if value is not None and not is_templated(value):
-                coerce_id(value, name)
-        check_mapping(properties, "properties")
-        if not poll_interval > 0:
-            raise StitchConfigurationError(f"poll_interval must be positive; got {poll_interval!r}")
-        if not timeout > 0:
-            raise StitchConfigurationError(f"timeout must be positive; got {timeout!r}")
         self.source_id = source_id
         self.source_name = source_name
         self.destination_id = destination_id
         self.properties = properties
         self.properties_conn_id = properties_conn_id
         self.properties_conn_fields = dict(properties_conn_fields) if properties_conn_fields else None
-        self.poll_interval = float(poll_interval)
-        self.timeout = float(timeout)
+        self.poll_interval = arguments.seconds(poll_interval, "poll_interval")
+        self.timeout = arguments.seconds(timeout, "timeout")
         self.deferrable = deferrable
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        """One object to check: a destination, or a source named by the one source rule."""
+        given = [
+            name for name in ("source_id", "source_name", "destination_id") if is_given(getattr(self, name))
+        ]
+        if not given:
+            raise StitchConfigurationError(
+                "Give the object to check: a source (source_id or source_name) or destination_id"
+                + (" (all rendered empty)." if rendered else ".")
+            )
+        if is_given(self.destination_id):
+            if len(given) > 1:
+                raise StitchConfigurationError(
+                    "Give a source (source_id or source_name) or destination_id, not both; got "
+                    f"{', '.join(given)}."
+                )
+            if rendered or not is_templated(self.destination_id):
+                coerce_id(self.destination_id, "destination_id")
+        else:
+            SourceReference(self.source_id, self.source_name).check(rendered=rendered)
+        if not rendered:
+            check_mapping(self.properties, "properties")
 
     # --- what to check ----------------------------------------------------------------------------
 
@@ -160,7 +168,7 @@ class StitchConnectionCheckOperator(_StitchOperator):
 
     def _start(self, hook: StitchConnectHook) -> dict[str, Any]:
         """Resolve the object and, with properties, start a fresh check. Returns the wait parameters."""
-        if self.destination_id is not None:
+        if is_given(self.destination_id):
             target, object_id = "destination", coerce_id(self.destination_id, "destination_id")
             subject = f"destination {object_id}"
             if not self._has_new_properties():
@@ -184,10 +192,8 @@ class StitchConnectionCheckOperator(_StitchOperator):
                 "started_after": destination.get("updated_at"),
             }
 
-        source = resolve_source(hook, self.source_id, self.source_name)
+        source = SourceReference(self.source_id, self.source_name).resolve(hook)
         subject = f"source {source.label}"
-        if source.is_deleted:
-            raise StitchConfigurationError(f"Stitch {subject} is deleted.")
         if not self._has_new_properties():
             return {
                 "target": "source",
@@ -221,8 +227,9 @@ class StitchConnectionCheckOperator(_StitchOperator):
         from airflow_provider_stitch.api.connection_checks import CheckState, judge_connection_check
         from airflow_provider_stitch.api.objects import parse_timestamp
 
+        self.check_arguments(rendered=True)
         deadline = time.time() + self.timeout
-        hook = self.make_hook()
+        hook = self.hook
         wait = self._start(hook)
         started_after = parse_timestamp(wait.get("started_after"))
         while True:
@@ -275,14 +282,14 @@ class StitchConnectionCheckOperator(_StitchOperator):
                 target=wait["target"],
                 object_id=wait["object_id"],
                 subject=wait["subject"],
-                end_time=deadline,
+                deadline=deadline,
                 poll_interval=self.poll_interval,
                 expected_check_name=wait.get("expected_check_name"),
                 started_after=wait.get("started_after"),
             ),
             method_name="execute_complete",
             # The trigger's own wall-clock deadline ends the wait; this is only a backstop.
-            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 2 * self.poll_interval + 60),
+            timeout=defer_timeout(deadline, self.poll_interval),
         )
 
     @staticmethod

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_stitch.api import arguments
@@ -42,7 +42,6 @@ from airflow_provider_stitch.api.progress import (
     outcome_message,
     source_row,
 )
-from airflow_provider_stitch.api.retry import RetryPolicy
 from airflow_provider_stitch.api.wait import ReplicationWait, WaitState
 from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
@@ -58,6 +57,7 @@ from airflow_provider_stitch.lineage.assets import (
     look_up_loaded_tables,
 )
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
+from airflow_provider_stitch.operators.base import SourceReference, StitchBaseOperator
 from airflow_provider_stitch.operators.waiting import (
     BlockingWaitDriver,
     defer_timeout,
@@ -118,33 +118,6 @@ def check_poll_interval(poll_interval: Any, name: str = "poll_interval") -> floa
     )
 
 
-def resolve_source(hook: StitchConnectHook, source_id: int | str | None, source_name: str | None) -> Source:
-    """The source named by the (rendered) arguments; refuses deleted sources."""
-    if source_id not in (None, ""):
-        try:
-            number = int(str(source_id).strip())
-        except ValueError:
-            raise StitchConfigurationError(
-                f"source_id must be a Stitch source id (an integer); got {source_id!r}"
-            ) from None
-        source = hook.get_source(number)
-    elif source_name:
-        source = hook.find_source(str(source_name))
-    else:
-        raise StitchConfigurationError("Give source_id or source_name (both rendered empty).")
-    if source.is_deleted:
-        raise StitchConfigurationError(f"Stitch source {source.label} is deleted.")
-    return source
-
-
-def check_one_source(source_id: int | str | None, source_name: str | None) -> None:
-    if (source_id in (None, "")) == (not source_name):
-        raise StitchConfigurationError(
-            f"Give exactly one of source_id or source_name; got source_id={source_id!r}, "
-            f"source_name={source_name!r}."
-        )
-
-
 class _ReplicationWaitMixin:
     """What the run operator and the sensor share: connection, source, XCom, and the three ways of
     driving one :class:`ReplicationWait` (blocking loop, poke, deferral round trips)."""
@@ -156,27 +129,21 @@ class _ReplicationWaitMixin:
     poll_interval: float
     cancel_on_kill: bool
     http_retry_policy: dict[str, Any] | None
+    hook: StitchConnectHook
     asset_alias: str | None
     outlets: list[Any]
     _loaded_tables: LoadedTables | None
     _driver: BlockingWaitDriver | None
     log: Any
 
-    def _hook(self) -> StitchConnectHook:
-        from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-
-        if getattr(self, "_cached_hook", None) is None:
-            self._cached_hook = StitchConnectHook(self.stitch_conn_id, retry_policy=self.http_retry_policy)
-        return self._cached_hook
-
     def _time_scale(self) -> float:
-        return self._hook().settings.time_scale
+        return self.hook.settings.time_scale
 
     def _resolve_source(self) -> Source:
-        return resolve_source(self._hook(), self.source_id, self.source_name)
+        return SourceReference(self.source_id, self.source_name).resolve(self.hook)
 
     def _link_data(self, source_id: int) -> tuple[int, str | None]:
-        hook = self._hook()
+        hook = self.hook
         client_id = hook.get_client_id()
         return client_id, source_url(hook.settings.app_url, client_id, source_id)
 
@@ -198,7 +165,7 @@ class _ReplicationWaitMixin:
     def _succeeded(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         """The task's result once the wait succeeded, with one asset event per loaded stream (and the
         tables kept for OpenLineage, which asks once the task completed)."""
-        self._loaded_tables = look_up_loaded_tables(self._hook(), result, self.log)
+        self._loaded_tables = look_up_loaded_tables(self.hook, result, self.log)
         self._lineage_result = result
         emit_load_events(context, self.asset_alias, self._loaded_tables, result, self.log)
         return result
@@ -227,7 +194,7 @@ class _ReplicationWaitMixin:
         client_id, url = self._link_data(wait.job.source_id)
         scale = self._time_scale()
         while True:
-            driver = self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
+            driver = self._driver = BlockingWaitDriver(self.hook, wait, self.log)
             checkpoint = wait.checkpoint()
             while True:
                 progress = driver.poll_tolerantly()
@@ -250,9 +217,7 @@ class _ReplicationWaitMixin:
             wait = restarted
 
     def _timed_out(self, wait: ReplicationWait, result: dict[str, Any], detail: str | None = None) -> Any:
-        stopped = self.cancel_on_kill and stop_if_ours_and_extracting(
-            self._hook(), wait, "Timed out", self.log
-        )
+        stopped = self.cancel_on_kill and stop_if_ours_and_extracting(self.hook, wait, "Timed out", self.log)
         raise timeout_error(result, detail or "no outcome by the deadline", stopped)
 
     # --- deferrable ---------------------------------------------------------------------------------
@@ -267,7 +232,7 @@ class _ReplicationWaitMixin:
             stitch_client_id=client_id,
             url=url,
             cancel_on_kill=self.cancel_on_kill,
-            retry_policy=self._hook().settings.retry.to_dict(),
+            http_retry_policy=self.hook.settings.retry.to_dict(),
         )
         self.defer(  # type: ignore[attr-defined]
             trigger=trigger,
@@ -304,7 +269,7 @@ class _ReplicationWaitMixin:
         raise StitchReplicationError(outcome_message(status, result), result=result)
 
 
-class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, BaseOperator):
+class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, StitchBaseOperator):
     """Start a Stitch replication job and (by default) wait until its data landed in the destination.
 
     :param source_id: The source's id. Give this or ``source_name``. Templated.
@@ -358,16 +323,15 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        check_one_source(source_id, source_name)
+        super().__init__(stitch_conn_id=stitch_conn_id, http_retry_policy=http_retry_policy, **kwargs)
+        self.source_id = source_id
+        self.source_name = source_name
+        self.check_arguments(rendered=False)
         self._declare_asset_alias(asset_alias)
         if wait_for not in _WAIT_FOR:
             raise StitchConfigurationError(f"wait_for must be one of {_WAIT_FOR}; got {wait_for!r}")
         if if_running not in _IF_RUNNING:
             raise StitchConfigurationError(f"if_running must be one of {_IF_RUNNING}; got {if_running!r}")
-        self.source_id = source_id
-        self.source_name = source_name
-        self.stitch_conn_id = stitch_conn_id
         self.wait_for_completion = wait_for_completion
         self.wait_for = wait_for
         self.deferrable = deferrable
@@ -380,8 +344,6 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
             )
         self.if_running = if_running
         self.cancel_on_kill = cancel_on_kill
-        policy = RetryPolicy.from_argument(http_retry_policy)
-        self.http_retry_policy = policy.to_dict() if policy is not None else None
         self._driver: BlockingWaitDriver | None = None
         self._source: Source | None = None
         self._result: dict[str, Any] | None = None
@@ -389,7 +351,11 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
 
     # --- execute -------------------------------------------------------------------------------
 
+    def check_arguments(self, *, rendered: bool) -> None:
+        SourceReference(self.source_id, self.source_name).check(rendered=rendered)
+
     def execute(self, context: Context) -> Any:
+        self.check_arguments(rendered=True)
         self._source = self._resolve_source()
         if not self.wait_for_completion:
             job = JobRef.from_dict(self.submit_job(context))
@@ -414,7 +380,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         for attempt in (1, 2):
             attempted_at = _now()
             try:
-                job_name: str | None = self._hook().start_replication_job(source.id)
+                job_name: str | None = self.hook.start_replication_job(source.id)
             except StitchJobAlreadyRunningError as exc:
                 if self.if_running == "fail" and not exc.after_ambiguous_failure:
                     raise StitchReplicationError(
@@ -475,7 +441,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         """The extractions list when attaching (one jobs call), so the job before ours is never taken
         for ours; None when it cannot be read (matching then goes by time alone)."""
         try:
-            return self._hook().list_extractions()
+            return self.hook.list_extractions()
         except StitchError as exc:
             self.log.warning("Could not list extractions while attaching (%s); matching by time only", exc)
             return None
@@ -486,7 +452,7 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         wait = saved_wait(context, job, WaitFor(self.wait_for)) or ReplicationWait.start(
             job, WaitFor(self.wait_for)
         )
-        self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
+        self._driver = BlockingWaitDriver(self.hook, wait, self.log)
         # An outage here must not fail the retry: the job then counts as running and we reattach.
         progress = self._driver.poll_tolerantly()
         if progress.phase is Phase.SUCCEEDED:
@@ -567,10 +533,10 @@ class StitchRunReplicationJobOperator(_ReplicationWaitMixin, ResumableJobMixin, 
         wait = self._driver.wait if self._driver is not None else getattr(self, "_resumed_wait", None)
         if not self.cancel_on_kill or wait is None:
             return
-        stop_if_ours_and_extracting(self._hook(), wait, "Task killed", self.log)
+        stop_if_ours_and_extracting(self.hook, wait, "Task killed", self.log)
 
 
-class StitchStopReplicationJobOperator(BaseOperator):
+class StitchStopReplicationJobOperator(StitchBaseOperator):
     """Stop the replication job running on a source (``DELETE /v4/sources/{id}/sync``).
 
     Stitch stops only what remains of the extraction; data already extracted is still loaded.
@@ -591,17 +557,17 @@ class StitchStopReplicationJobOperator(BaseOperator):
         stitch_conn_id: str = "stitch_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        check_one_source(source_id, source_name)
+        super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
         self.source_id = source_id
         self.source_name = source_name
-        self.stitch_conn_id = stitch_conn_id
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        SourceReference(self.source_id, self.source_name).check(rendered=rendered)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-
-        hook = StitchConnectHook(self.stitch_conn_id)
-        source = resolve_source(hook, self.source_id, self.source_name)
-        answer = hook.stop_replication_job(source.id)
+        self.check_arguments(rendered=True)
+        source = SourceReference(self.source_id, self.source_name).resolve(self.hook)
+        answer = self.hook.stop_replication_job(source.id)
         self.log.info("Asked Stitch to stop the job running on source %s", source.label)
         return {"source_id": source.id, "source_name": source.name, "answer": answer}

@@ -1,197 +1,43 @@
 """Source and destination control: create a source or destination, pause or unpause a source.
 
-Also the small helpers the other onboarding operators share: reading a source reference (id or name),
-reading a type's form from Stitch and preparing values for it (an Airflow connection's fields go where
-the form names them, so credentials never sit in a DAG file or a rendered template), and checking ids
-before any request. Nothing here imports the hook or ``requests``
-at module level: DAG parsing costs nothing.
+The operator base and the source reference are in :mod:`~airflow_provider_stitch.operators.base`, the
+form helpers in :mod:`~airflow_provider_stitch.operators.forms`. Nothing here imports the hook or
+``requests`` at module level: DAG parsing costs nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError
+from airflow_provider_stitch.operators.base import (
+    SourceReference,
+    StitchBaseOperator,
+    coerce_id,
+    is_given,
+    is_templated,
+)
+from airflow_provider_stitch.operators.forms import (
+    check_mapping,
+    describe_api_error,
+    form_properties,
+    read_form,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_stitch.api.forms import ConnectionForm
     from airflow_provider_stitch.api.objects import Source
-    from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 IF_EXISTS_CHOICES = ("use_existing", "fail")
-
-
-# --- argument helpers ----------------------------------------------------------------------------------
-
-
-def is_templated(value: object) -> bool:
-    """A value Airflow will still render (a Jinja string or an XComArg), so it cannot be checked yet."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    return not isinstance(value, (int, float, bool, dict, list, tuple, type(None)))
-
-
-def coerce_id(value: object, what: str) -> int:
-    """An object id from an int or a digit string (rendered templates are strings)."""
-    if isinstance(value, bool):
-        raise StitchConfigurationError(f"{what} must be a numeric Stitch id; got {value!r}")
-    if isinstance(value, int):
-        if value <= 0:
-            raise StitchConfigurationError(f"{what} must be a positive Stitch id; got {value!r}")
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return coerce_id(int(value.strip()), what)
-    raise StitchConfigurationError(f"{what} must be a numeric Stitch id; got {value!r}")
-
-
-def check_source_reference(source_id: object, source_name: object) -> None:
-    """Exactly one of ``source_id`` and ``source_name``; the id must look like one when it is known."""
-    if (source_id is None) == (source_name is None):
-        raise StitchConfigurationError("Pass exactly one of source_id and source_name.")
-    if source_id is not None and not is_templated(source_id):
-        coerce_id(source_id, "source_id")
-    if source_name is not None and not is_templated(source_name) and not str(source_name).strip():
-        raise StitchConfigurationError("source_name must not be empty")
-
-
-def resolve_source(hook: StitchConnectHook, source_id: object, source_name: object) -> Source:
-    """The source by id, or by schema name / display name (resolved at run time, never at parse time)."""
-    if source_id is not None:
-        return hook.get_source(coerce_id(source_id, "source_id"))
-    return hook.find_source(str(source_name))
-
-
-def check_mapping(value: object, what: str) -> None:
-    if value is not None and not is_templated(value) and not isinstance(value, Mapping):
-        raise StitchConfigurationError(f"{what} must be a mapping of property name -> value; got {value!r}")
-
-
-def rendered_mapping(value: object, what: str) -> dict[str, Any]:
-    """A rendered templated mapping (a JSON string is accepted, as non-native rendering yields one)."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise StitchConfigurationError(f"{what} rendered to a string that is not a JSON object") from None
-    if not isinstance(value, Mapping):
-        raise StitchConfigurationError(f"{what} must be a mapping; got {type(value).__name__}")
-    return dict(value)
-
-
-def properties_from_connection(conn_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
-    """Form property values read from an Airflow connection (credentials stay out of DAG files).
-
-    :param fields: Connection attribute -> Stitch property name. Attributes: ``host``, ``port``,
-        ``login``, ``password``, ``schema``, or ``extra.<key>``. Empty attributes are skipped. Values
-        keep their Airflow types (the port is an integer); the form decides what Stitch gets.
-    """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.log import mask_secret
-
-    conn = BaseHook.get_connection(conn_id)
-    extras = conn.extra_dejson if conn.extra else {}
-    properties: dict[str, Any] = {}
-    for attribute, prop in fields.items():
-        if attribute.startswith("extra."):
-            value: Any = extras.get(attribute.removeprefix("extra."))
-        elif attribute in ("host", "port", "login", "password", "schema"):
-            value = getattr(conn, attribute)
-        else:
-            raise StitchConfigurationError(
-                f"Unknown connection attribute {attribute!r} in the property mapping; use host, port, "
-                "login, password, schema or extra.<key>"
-            )
-        if value in (None, ""):
-            continue
-        properties[prop] = value
-        if attribute == "password":
-            mask_secret(str(value))
-    return properties
-
-
-def read_form(hook: StitchConnectHook, kind: str, type_name: str) -> ConnectionForm:
-    """The form of a source or destination type, read from Stitch when the task runs."""
-    from airflow_provider_stitch.api.forms import ConnectionForm
-    from airflow_provider_stitch.exceptions import StitchNotFoundError
-
-    try:
-        card = hook.get_source_type(type_name) if kind == "source" else hook.get_destination_type(type_name)
-    except StitchNotFoundError:
-        raise StitchConfigurationError(
-            f"Stitch has no {kind} type {type_name!r}; list them with hook.list_{kind}_types()"
-        ) from None
-    return ConnectionForm.from_type_card(card)
-
-
-def form_properties(
-    form: ConnectionForm,
-    properties: object,
-    conn_id: str | None,
-    conn_fields: Mapping[str, str] | None,
-    *,
-    partial: bool = False,
-) -> dict[str, Any]:
-    """Templated ``properties`` then a connection's fields, prepared for ``form`` before any write.
-
-    The connection's attributes go where the form names them (``login`` to ``user`` or ``username``,
-    ``schema`` to ``dbname`` or ``database``) unless ``conn_fields`` says otherwise. Every problem
-    (unknown property, missing required one, wrong type or pattern) is named in one error.
-    """
-    from airflow.sdk.log import mask_secret
-
-    values: dict[str, Any] = rendered_mapping(properties, "properties")
-    if conn_id:
-        from_connection = properties_from_connection(conn_id, conn_fields or form.connection_fields())
-        if not from_connection:
-            raise StitchConfigurationError(
-                f"Connection {conn_id!r} gave no value for the {form.type} form (its fields map onto none "
-                "of the form's properties); set properties_conn_fields."
-            )
-        values.update(from_connection)
-    prepared = form.prepare(values, partial=partial)  # FormProblems is a StitchConfigurationError
-    for name in form.credential_names() & set(prepared):
-        # The object itself: Airflow masks each string inside a key file's mapping, not its repr.
-        mask_secret(prepared[name])
-    return prepared
-
-
-def describe_api_error(exc: StitchAPIError, action: str) -> str:
-    """A sentence naming what Stitch rejected (bad property names, not their values)."""
-    details = exc.details if isinstance(exc.details, Mapping) else {}
-    bad = details.get("bad_properties")
-    if bad:
-        names = (
-            ", ".join(str(b) for b in bad) if isinstance(bad, Sequence) and not isinstance(bad, str) else bad
-        )
-        return f"Stitch rejected {action}: invalid or missing properties: {names} ({exc.message})"
-    return f"Stitch rejected {action}: {exc.message}"
-
-
-class _StitchOperator(BaseOperator):
-    """Common base: the Stitch connection id and a lazily built hook."""
-
-    def __init__(self, *, stitch_conn_id: str = "stitch_default", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.stitch_conn_id = stitch_conn_id
-
-    def make_hook(self) -> StitchConnectHook:
-        from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-
-        return StitchConnectHook(self.stitch_conn_id)
 
 
 # --- pause / unpause -----------------------------------------------------------------------------------
 
 
-class _SourcePauseOperator(_StitchOperator):
+class _SourcePauseOperator(StitchBaseOperator):
     template_fields: Sequence[str] = ("source_id", "source_name", "stitch_conn_id")
     pause: bool
 
@@ -204,19 +50,19 @@ class _SourcePauseOperator(_StitchOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
-        check_source_reference(source_id, source_name)
         self.source_id = source_id
         self.source_name = source_name
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        SourceReference(self.source_id, self.source_name).check(rendered=rendered)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_stitch.api.objects import format_timestamp
 
-        hook = self.make_hook()
-        source = resolve_source(hook, self.source_id, self.source_name)
-        if source.is_deleted:
-            raise StitchConfigurationError(
-                f"Stitch source {source.label} is deleted; it cannot be (un)paused."
-            )
+        self.check_arguments(rendered=True)
+        hook = self.hook
+        source = SourceReference(self.source_id, self.source_name).resolve(hook)
         changed = source.is_paused != self.pause
         if changed:
             source = hook.pause_source(source.id) if self.pause else hook.unpause_source(source.id)
@@ -258,7 +104,7 @@ class StitchUnpauseSourceOperator(_SourcePauseOperator):
 # --- create source / destination -------------------------------------------------------------------------
 
 
-class _CreateOperator(_StitchOperator):
+class _CreateOperator(StitchBaseOperator):
     def __init__(
         self,
         *,
@@ -329,20 +175,23 @@ class StitchCreateSourceOperator(_CreateOperator):
             raise StitchConfigurationError(
                 "source_type must be a Stitch source type such as platform.postgres"
             )
-        if not is_templated(display_name) and not str(display_name).strip():
-            raise StitchConfigurationError("display_name must not be empty")
-        if destination_id is not None and not is_templated(destination_id):
-            coerce_id(destination_id, "destination_id")
         self.display_name = display_name
         self.source_type = source_type
         self.destination_id = destination_id
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        if (rendered or not is_templated(self.display_name)) and not is_given(self.display_name):
+            raise StitchConfigurationError(
+                "display_name rendered empty" if rendered else "display_name must not be empty"
+            )
+        if self.destination_id is not None and (rendered or not is_templated(self.destination_id)):
+            coerce_id(self.destination_id, "destination_id")
 
     def execute(self, context: Context) -> dict[str, Any]:
-
-        hook = self.make_hook()
+        self.check_arguments(rendered=True)
+        hook = self.hook
         display_name = str(self.display_name).strip()
-        if not display_name:
-            raise StitchConfigurationError("display_name rendered empty")
         destination_id = (
             coerce_id(self.destination_id, "destination_id") if self.destination_id is not None else None
         )
@@ -447,7 +296,7 @@ class StitchCreateDestinationOperator(_CreateOperator):
         self.ignore_unmapped_sources = ignore_unmapped_sources
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = self.make_hook()
+        hook = self.hook
         if self.name:
             for destination in hook.list_destinations():
                 if destination.get("name") != self.name or destination.get("deleted_at"):

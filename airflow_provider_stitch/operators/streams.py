@@ -11,12 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stitch.exceptions import StitchAPIError, StitchConfigurationError, StreamSelectionError
-from airflow_provider_stitch.operators.sources import (
-    _StitchOperator,
-    check_source_reference,
-    is_templated,
-    resolve_source,
-)
+from airflow_provider_stitch.operators.base import SourceReference, StitchBaseOperator, is_templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,7 +21,7 @@ if TYPE_CHECKING:
 SELECTABLE_STEPS = ("field_selection", "fully_configured")
 
 
-class StitchSelectStreamsOperator(_StitchOperator):
+class StitchSelectStreamsOperator(StitchBaseOperator):
     """Select a source's streams and fields, with replication method and key, by name.
 
     ``streams`` is a list of names (``stream_name`` or ``tap_stream_id``), or items / a mapping with
@@ -66,14 +61,19 @@ class StitchSelectStreamsOperator(_StitchOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
-        check_source_reference(source_id, source_name)
-        if not is_templated(streams):
-            from airflow_provider_stitch.api.stream_selection import parse_stream_requests
-
-            parse_stream_requests(streams)  # a StreamSelectionError fails the DAG file's parse
         self.streams = streams
         self.source_id = source_id
         self.source_name = source_name
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        SourceReference(self.source_id, self.source_name).check(rendered=rendered)
+        if not rendered and not is_templated(self.streams):
+            from airflow_provider_stitch.api.stream_selection import parse_stream_requests
+
+            # A StreamSelectionError fails the DAG file's parse. Once rendered, execute parses the
+            # spec itself, so that the error names the source.
+            parse_stream_requests(self.streams)
 
     def execute(self, context: Context) -> dict[str, Any]:
         import json
@@ -91,8 +91,9 @@ class StitchSelectStreamsOperator(_StitchOperator):
                 spec = json.loads(spec)
             except ValueError:
                 spec = [spec]  # a single stream name
-        hook = self.make_hook()
-        source = resolve_source(hook, self.source_id, self.source_name)
+        self.check_arguments(rendered=True)
+        hook = self.hook
+        source = SourceReference(self.source_id, self.source_name).resolve(hook)
         subject = f"the stream selection of source {source.label}"
         if source.current_step_type not in SELECTABLE_STEPS:
             raise StitchConfigurationError(

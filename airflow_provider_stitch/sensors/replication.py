@@ -21,11 +21,11 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow_provider_stitch.api.job_names import is_job_name, job_created_at, source_id_from_job_name
 from airflow_provider_stitch.api.objects import parse_timestamp
 from airflow_provider_stitch.api.progress import TIMEOUT, JobRef, WaitFor, outcome_message
-from airflow_provider_stitch.api.retry import RetryPolicy
 from airflow_provider_stitch.api.wait import ReplicationWait
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS
 from airflow_provider_stitch.links import StitchSourceLink
+from airflow_provider_stitch.operators.base import SourceReference, StitchBaseOperator, is_given
 from airflow_provider_stitch.operators.replication import (
     _WAIT_FOR,
     DEFAULT_POLL_INTERVAL,
@@ -52,7 +52,7 @@ __all__ = ["StitchReplicationJobSensor"]
 _LITERAL_EVAL_LOCK = threading.Lock()
 
 
-class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
+class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator, StitchBaseOperator):
     """Wait until a Stitch replication job succeeded; fail with Stitch's reason if it failed.
 
     :param job_reference: The job to wait for as the run operator's XCom ``stitch_job`` says it, e.g.
@@ -112,22 +112,28 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         poke_interval = check_poll_interval(poke_interval, "poke_interval")
-        super().__init__(poke_interval=poke_interval, **kwargs)
+        super().__init__(
+            poke_interval=poke_interval,
+            stitch_conn_id=stitch_conn_id,
+            http_retry_policy=http_retry_policy,
+            **kwargs,
+        )
         self._declare_asset_alias(asset_alias)
         if job_reference is not None and (
-            job_name or source_id not in (None, "") or source_name or started_after
+            job_name or is_given(source_id) or is_given(source_name) or started_after
         ):
             raise StitchConfigurationError(
                 "job_reference names the job and its source: give it alone, without job_name, source_id, "
                 "source_name or started_after."
             )
-        if job_reference is None and not job_name and source_id in (None, "") and not source_name:
+        if job_reference is None and not job_name and not is_given(source_id) and not is_given(source_name):
             raise StitchConfigurationError(
                 "Give job_reference (the run operator's XCom 'stitch_job'), job_name, or the source "
                 "(source_id or source_name)."
             )
-        if source_id not in (None, "") and source_name:
-            raise StitchConfigurationError("Give source_id or source_name, not both.")
+        if is_given(source_id) or is_given(source_name):
+            # A job name or reference names its source; a source given as well follows the one rule.
+            SourceReference(source_id, source_name).check()
         if wait_for not in _WAIT_FOR:
             raise StitchConfigurationError(f"wait_for must be one of {_WAIT_FOR}; got {wait_for!r}")
         self.job_reference = job_reference
@@ -135,13 +141,10 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         self.source_id = source_id
         self.source_name = source_name
         self.started_after = started_after
-        self.stitch_conn_id = stitch_conn_id
         self.wait_for = wait_for
         self.deferrable = deferrable
         self.poll_interval = poke_interval
         self.cancel_on_kill = cancel_on_kill
-        policy = RetryPolicy.from_argument(http_retry_policy)
-        self.http_retry_policy = policy.to_dict() if policy is not None else None
         self._driver: BlockingWaitDriver | None = None
         self._link: tuple[int, str | None] | None = None
 
@@ -158,7 +161,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
                 "wait in that task instead (wait_for_completion=True), or give this sensor the source and "
                 "started_after, leaving job_name out."
             )
-        if job_name and self.source_id in (None, "") and not self.source_name:
+        if job_name and not is_given(self.source_id) and not is_given(self.source_name):
             self.source_id = source_id_from_job_name(job_name)
             if self.source_id is None:
                 raise StitchConfigurationError(
@@ -250,7 +253,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             return super().execute(context)
         except AirflowSensorTimeout:
             if self.cancel_on_kill and self._driver is not None:
-                stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Sensor timed out", self.log)
+                stop_if_ours_and_extracting(self.hook, self._driver.wait, "Sensor timed out", self.log)
             raise
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
@@ -262,7 +265,7 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
             wait = saved_wait(context, job, WaitFor(self.wait_for)) or ReplicationWait.start(
                 job, WaitFor(self.wait_for)
             )
-            self._driver = BlockingWaitDriver(self._hook(), wait, self.log)
+            self._driver = BlockingWaitDriver(self.hook, wait, self.log)
         assert self._link is not None
         driver = self._driver
         before = driver.wait.state.to_dict()
@@ -281,11 +284,11 @@ class StitchReplicationJobSensor(_ReplicationWaitMixin, BaseSensorOperator):
         """The deferred sensor's deadline: the same exception as a poke or reschedule sensor's timeout
         (so ``soft_fail`` and retries behave alike in every mode), after stopping the job if ours."""
         stopped = self.cancel_on_kill and stop_if_ours_and_extracting(
-            self._hook(), wait, "Sensor timed out", self.log
+            self.hook, wait, "Sensor timed out", self.log
         )
         message = outcome_message(TIMEOUT, result, detail or "no outcome by the sensor's timeout")
         raise AirflowSensorTimeout(message + ("; the job was stopped" if stopped else ""))
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._driver is not None:
-            stop_if_ours_and_extracting(self._hook(), self._driver.wait, "Sensor killed", self.log)
+            stop_if_ours_and_extracting(self.hook, self._driver.wait, "Sensor killed", self.log)

@@ -1,7 +1,7 @@
 """StitchConnectionCheckTrigger: wait, in the triggerer, until a source's or destination's check ends.
 
 Fully async: the connection is read with ``aget_connection`` (inside the hook), one httpx client serves
-the whole run, sleeps are ``asyncio.sleep``, and a wall-clock deadline (``end_time``, epoch seconds,
+the whole run, sleeps are ``asyncio.sleep``, and a wall-clock deadline (``deadline``, epoch seconds,
 meaningful across processes) turns into a ``timeout`` event rather than an endless wait. The decision is
 :func:`~airflow_provider_stitch.api.connection_checks.judge_connection_check`, the same one the
 blocking operator uses, so both modes end the same way.
@@ -30,10 +30,12 @@ class StitchConnectionCheckTrigger(BaseTrigger):
     :param subject: How messages name the object, e.g. ``"source crm (2002)"``.
     :param expected_check_name: ``check_job_name`` of the check our update started, when known.
     :param started_after: ISO timestamp (Stitch's clock) our update happened at; used without a name.
-    :param end_time: Wall-clock deadline, epoch seconds.
+    :param deadline: Wall-clock deadline, epoch seconds (the replication trigger's name too).
     :param poll_interval: Seconds between polls.
-    :param retry_policy: The hook's retry policy as a dict (``RetryPolicy.to_dict()``).
+    :param http_retry_policy: The hook's retry policy as a dict (``RetryPolicy.to_dict()``).
     :param request_timeout: Per-request timeout in seconds (None: the connection's).
+    :param end_time: The old name of ``deadline``, and ``retry_policy`` of ``http_retry_policy``:
+        accepted so that a trigger serialized by an earlier release still resumes after an upgrade.
     """
 
     def __init__(
@@ -43,12 +45,14 @@ class StitchConnectionCheckTrigger(BaseTrigger):
         target: str,
         object_id: int,
         subject: str,
-        end_time: float,
+        deadline: float | None = None,
         poll_interval: float = 10.0,
         expected_check_name: str | None = None,
         started_after: str | None = None,
-        retry_policy: dict[str, Any] | None = None,
+        http_retry_policy: dict[str, Any] | None = None,
         request_timeout: float | None = None,
+        end_time: float | None = None,
+        retry_policy: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if target not in CHECK_TARGETS:
@@ -57,11 +61,15 @@ class StitchConnectionCheckTrigger(BaseTrigger):
         self.target = target
         self.object_id = int(object_id)
         self.subject = subject
-        self.end_time = float(end_time)
+        if deadline is None:
+            deadline = end_time
+        if deadline is None:
+            raise ValueError("deadline (epoch seconds) is required: nothing waits forever")
+        self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
         self.expected_check_name = expected_check_name
         self.started_after = started_after
-        self.retry_policy = retry_policy
+        self.http_retry_policy = http_retry_policy if http_retry_policy is not None else retry_policy
         self.request_timeout = request_timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -72,11 +80,11 @@ class StitchConnectionCheckTrigger(BaseTrigger):
                 "target": self.target,
                 "object_id": self.object_id,
                 "subject": self.subject,
-                "end_time": self.end_time,
+                "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "expected_check_name": self.expected_check_name,
                 "started_after": self.started_after,
-                "retry_policy": self.retry_policy,
+                "http_retry_policy": self.http_retry_policy,
                 "request_timeout": self.request_timeout,
             },
         )
@@ -101,7 +109,7 @@ class StitchConnectionCheckTrigger(BaseTrigger):
         from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
         hook = StitchConnectHook(
-            self.stitch_conn_id, retry_policy=self.retry_policy, timeout=self.request_timeout
+            self.stitch_conn_id, http_retry_policy=self.http_retry_policy, timeout=self.request_timeout
         )
         started_after = parse_timestamp(self.started_after)
         verdict: CheckVerdict | None = None
@@ -132,7 +140,7 @@ class StitchConnectionCheckTrigger(BaseTrigger):
                     if verdict.state.is_final:
                         event = self._event(**verdict.to_dict())
                         break
-                    remaining = self.end_time - time.time()
+                    remaining = self.deadline - time.time()
                     if remaining <= 0:
                         event = self._event(
                             "timeout",

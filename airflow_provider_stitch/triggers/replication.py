@@ -72,8 +72,9 @@ class StitchReplicationJobTrigger(BaseTrigger):
     :param url: The source's page in the Stitch app, for the result.
     :param cancel_on_kill: Stop the job when a user kills the deferred task (``on_kill``), if the task
         started it and its extraction still runs.
-    :param retry_policy: The hook's retry policy (``RetryPolicy.to_dict()``), so the triggerer retries
-        exactly like the worker.
+    :param http_retry_policy: The hook's retry policy (``RetryPolicy.to_dict()``), so the triggerer
+        retries exactly like the worker. ``retry_policy``, its old name, is accepted so that a trigger
+        serialized by an earlier release still resumes after an upgrade.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         stitch_client_id: int | None = None,
         url: str | None = None,
         cancel_on_kill: bool = True,
+        http_retry_policy: dict[str, Any] | None = None,
         retry_policy: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -97,7 +99,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         self.stitch_client_id = stitch_client_id
         self.url = url
         self.cancel_on_kill = cancel_on_kill
-        self.retry_policy = retry_policy
+        self.http_retry_policy = http_retry_policy if http_retry_policy is not None else retry_policy
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -110,14 +112,14 @@ class StitchReplicationJobTrigger(BaseTrigger):
                 "stitch_client_id": self.stitch_client_id,
                 "url": self.url,
                 "cancel_on_kill": self.cancel_on_kill,
-                "retry_policy": self.retry_policy,
+                "http_retry_policy": self.http_retry_policy,
             },
         )
 
     def _hook(self) -> StitchConnectHook:
         from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
-        return StitchConnectHook(self.stitch_conn_id, retry_policy=self.retry_policy)
+        return StitchConnectHook(self.stitch_conn_id, http_retry_policy=self.http_retry_policy)
 
     def _event(self, status: str, progress: ReplicationProgress, detail: str | None = None) -> dict[str, Any]:
         result = progress.to_result(stitch_client_id=self.stitch_client_id, url=self.url)

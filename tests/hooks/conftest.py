@@ -21,6 +21,6 @@ def stitch_conn(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def hook(stitch_conn: Any) -> Iterator[StitchConnectHook]:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES, timeout=2)
+    hook = StitchConnectHook(http_retry_policy=FAST_RETRIES, timeout=2)
     yield hook
     hook.close()

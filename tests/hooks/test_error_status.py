@@ -43,7 +43,7 @@ def test_a_401_says_401(stitch_conn: Any, monkeypatch: pytest.MonkeyPatch) -> No
     conn = json.loads(stitch_conn.connection_uri)
     conn["password"] = "not-a-token-the-emulator-knows"
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
-    hook = StitchConnectHook(retry_policy={"max_attempts": 1}, timeout=2)
+    hook = StitchConnectHook(http_retry_policy={"max_attempts": 1}, timeout=2)
     with pytest.raises(StitchAuthenticationError) as info:
         hook.list_sources()
     assert info.value.status_code == 401

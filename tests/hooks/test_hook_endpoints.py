@@ -241,7 +241,7 @@ def test_wrong_token_is_a_401(stitch_emulator: Any, monkeypatch: pytest.MonkeyPa
 
 
 async def test_async_paths(stitch_conn: Any) -> None:
-    hook = StitchConnectHook(retry_policy={"max_attempts": 3, "initial_delay": 0.01})
+    hook = StitchConnectHook(http_retry_policy={"max_attempts": 3, "initial_delay": 0.01})
     async with hook:
         job_name = hook.start_replication_job(SHOP_DB)
         stitch_conn.admin.advance(3600)

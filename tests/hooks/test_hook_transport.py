@@ -99,7 +99,7 @@ def test_create_source_is_not_resent_after_a_lost_answer(stitch_conn: Any, hook:
 def test_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "stitch", "host": "http://127.0.0.1:9", "password": TOKEN}
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
-    hook = StitchConnectHook(retry_policy={"max_attempts": 2, "initial_delay": 0.01})
+    hook = StitchConnectHook(http_retry_policy={"max_attempts": 2, "initial_delay": 0.01})
     with pytest.raises(StitchTransportError, match="No answer from Stitch"):
         hook.list_sources()
 
@@ -130,7 +130,7 @@ def test_secrets_never_appear_in_logs_or_errors(
     conn = json.loads(stitch_conn.connection_uri)
     conn["extra"] = {"partner_id": "oc_emulator_partner", "partner_secret": "oc_emulator_partner_secret"}
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
-    hook = StitchConnectHook(retry_policy={"max_attempts": 2, "initial_delay": 0.01})
+    hook = StitchConnectHook(http_retry_policy={"max_attempts": 2, "initial_delay": 0.01})
     stitch_conn.admin.inject_fault("GET", "/v4/sources", status=503, count=5)
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(StitchAPIError) as info:

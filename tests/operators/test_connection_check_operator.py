@@ -178,11 +178,12 @@ def test_unknown_source_names_fail_with_suggestions(stitch_conns: Any) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "exactly one of source_id, source_name and destination_id"),
-        ({"source_id": 1, "destination_id": 2}, "got source_id, destination_id"),
+        ({}, r"Give the object to check: a source \(source_id or source_name\) or destination_id"),
+        ({"source_id": 1, "destination_id": 2}, "not both; got source_id, destination_id"),
+        ({"source_id": 1, "source_name": "crm"}, "exactly one of source_id and source_name; got both"),
         ({"source_id": "abc"}, "source_id must be a numeric Stitch id"),
         ({"source_id": 1, "properties": "not a mapping"}, "properties must be a mapping"),
-        ({"source_id": 1, "timeout": 0}, "timeout must be positive"),
+        ({"source_id": 1, "timeout": 0}, "timeout must be a positive duration"),
     ],
 )
 def test_bad_arguments_fail_at_dag_parse_time(kwargs: dict[str, Any], message: str) -> None:

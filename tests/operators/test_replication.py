@@ -153,7 +153,7 @@ def test_attaching_learns_the_job_name_where_running_jobs_are_listed(
     server = stitch_emulator_factory(list_running_extractions=True, speed=20)
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", server.connection_uri)
     scenario(server)
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    hook = StitchConnectHook(http_retry_policy=FAST_RETRIES)
     running = hook.start_replication_job(SHOP_DB)
     context = make_context()
     result = run_op(deferrable=False).execute(context)
@@ -348,7 +348,7 @@ def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
         run_op(deferrable=True, timeout=300 * ONE_SECOND).execute(make_context())
     classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath == "airflow_provider_stitch.triggers.replication.StitchReplicationJobTrigger"
-    assert kwargs["retry_policy"] == FAST_RETRIES
+    assert kwargs["http_retry_policy"] == FAST_RETRIES
     assert kwargs["stitch_client_id"] == 1001 and kwargs["deadline"] > time.time() + 250
     assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() > 300
     assert emulator.token not in json.dumps(kwargs)

@@ -65,7 +65,7 @@ class Run:
 
 class _CrashingHook(StitchConnectHook):
     def __init__(self, conn_id: str, crash_after: int) -> None:
-        super().__init__(conn_id, retry_policy=FAST_RETRIES)
+        super().__init__(conn_id, http_retry_policy=FAST_RETRIES)
         self.calls = 0
         self.crash_after = crash_after
 

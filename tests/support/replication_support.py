@@ -84,7 +84,7 @@ def emulator(stitch_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def hook(emulator: Any) -> Iterator[StitchConnectHook]:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    hook = StitchConnectHook(http_retry_policy=FAST_RETRIES)
     yield hook
     hook.close()
 

@@ -41,7 +41,7 @@ def trigger_for(job: JobRef, wait_for: str = "loads", **kwargs: Any) -> StitchRe
         "state": WaitState(job, WaitFor(wait_for)).to_dict(),
         "poll_interval": 20,
         "stitch_client_id": 1001,
-        "retry_policy": FAST_RETRIES,
+        "http_retry_policy": FAST_RETRIES,
         "deadline": time.time() + 60,
     }
     params.update(kwargs)
@@ -93,7 +93,7 @@ def test_serialize_round_trips_and_holds_no_secret(emulator: Any, hook: StitchCo
     again = rebuilt(trigger)
     assert again.serialize() == trigger.serialize()
     assert emulator.token not in json.dumps(trigger.serialize())
-    assert again.retry_policy == FAST_RETRIES
+    assert again.http_retry_policy == FAST_RETRIES
 
 
 async def test_the_extraction_milestone_ends_the_trigger_with_what_it_established(
@@ -182,7 +182,7 @@ async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnec
 
 
 async def test_fatal_error_ends_the_wait(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    hook = StitchConnectHook(retry_policy=FAST_RETRIES)
+    hook = StitchConnectHook(http_retry_policy=FAST_RETRIES)
     job = start(hook)
     conn = json.loads(emulator.connection_uri)
     conn["password"] = "ac_revoked"
