@@ -10,12 +10,13 @@ Nothing here imports the hook or ``requests`` at module level: DAG parsing costs
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchError
 
 if TYPE_CHECKING:
     from airflow_provider_stitch.api.objects import Source
@@ -109,6 +110,29 @@ class SourceReference:
                 f"Stitch source {source.label} is deleted: name an active source (by id or by name)."
             )
         return source
+
+
+def checked_event(
+    event: object, fields: Mapping[str, type | tuple[type, ...]], *, statuses: Iterable[str], what: str
+) -> dict[str, Any]:
+    """A trigger event, refused unless it is the shape ``what`` sends: a dict with each of ``fields`` of
+    its type and a known ``status``. A foreign or damaged event (another trigger's, a hand-edited row)
+    fails with a message naming what is wrong, not with a ``KeyError`` deep in the resume code."""
+    if not isinstance(event, Mapping):
+        raise StitchError(
+            f"Resumed with an event that is not {what}'s: expected a dict, got {type(event).__name__}."
+        )
+    problems = [
+        f"{name!r} missing" if name not in event else f"{name!r} is {type(event[name]).__name__}"
+        for name, kind in fields.items()
+        if name not in event or not isinstance(event[name], kind)
+    ]
+    allowed = tuple(statuses)
+    if isinstance(event.get("status"), str) and event["status"] not in allowed:
+        problems.append(f"status {event.get('status')!r} is not one of {', '.join(allowed)}")
+    if problems:
+        raise StitchError(f"Resumed with an event that is not {what}'s: {'; '.join(problems)}.")
+    return dict(event)
 
 
 class StitchBaseOperator(BaseOperator):

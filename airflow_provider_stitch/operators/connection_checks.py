@@ -35,6 +35,7 @@ from airflow_provider_stitch.exceptions import (
 from airflow_provider_stitch.operators.base import (
     SourceReference,
     StitchBaseOperator,
+    checked_event,
     coerce_id,
     is_given,
     is_templated,
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
     from airflow_provider_stitch.api.connection_checks import CheckVerdict
     from airflow_provider_stitch.api.objects import ConnectionCheck
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
+
+
+#: What a connection-check trigger event's status can be (a verdict, or why there is none).
+EVENT_STATUSES = ("succeeded", "failed", "timeout", "error")
 
 
 class StitchConnectionCheckOperator(StitchBaseOperator):
@@ -313,5 +318,11 @@ class StitchConnectionCheckOperator(StitchBaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the same return value, or the same error, as the blocking mode."""
-        wait = {"target": event.get("target"), "object_id": event.get("object_id")}
+        event = checked_event(
+            event,
+            {"status": str, "message": str, "target": str, "object_id": int},
+            statuses=EVENT_STATUSES,
+            what="StitchConnectionCheckTrigger",
+        )
+        wait = {"target": event["target"], "object_id": event["object_id"]}
         return self._finish(self._result(wait, event))

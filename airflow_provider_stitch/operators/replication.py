@@ -57,7 +57,7 @@ from airflow_provider_stitch.lineage.assets import (
     look_up_loaded_tables,
 )
 from airflow_provider_stitch.links import SOURCE_LINK_XCOM_KEY, StitchSourceLink, source_url
-from airflow_provider_stitch.operators.base import SourceReference, StitchBaseOperator
+from airflow_provider_stitch.operators.base import SourceReference, StitchBaseOperator, checked_event
 from airflow_provider_stitch.operators.waiting import (
     BlockingWaitDriver,
     defer_timeout,
@@ -242,10 +242,13 @@ class _ReplicationWaitMixin:
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume from the trigger: defer again at a milestone, or turn its outcome into the result."""
-        for key in ("status", "result", "state"):
-            if key not in event:
-                raise StitchReplicationError(f"The Stitch trigger's event lacks {key!r}: {event!r}")
-        status = str(event["status"])
+        event = checked_event(
+            event,
+            {"status": str, "result": dict, "state": dict},
+            statuses=(CHECKPOINT, TIMEOUT, ERROR, *(phase.value for phase in Phase)),
+            what="StitchReplicationJobTrigger",
+        )
+        status = event["status"]
         wait = ReplicationWait(WaitState.from_dict(event["state"]))
         # Killed while resumed (between two deferrals), on_kill still knows the job and its phase.
         self._resumed_wait = wait

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_stitch.exceptions import StitchConfigurationError
+from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators import (
     SourceReference,
@@ -114,3 +114,30 @@ def test_the_old_retry_name_on_the_hook_still_works_but_not_with_the_new_one() -
     assert StitchConnectHook(retry_policy={"max_attempts": 2})._retry_override.max_attempts == 2
     with pytest.raises(StitchConfigurationError, match="Give http_retry_policy only"):
         StitchConnectHook(retry_policy={"max_attempts": 2}, http_retry_policy={"max_attempts": 3})
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("succeeded", "expected a dict, got str"),
+        ({"status": "succeeded", "message": "ok", "target": "source"}, "'object_id' missing"),
+        (
+            {"status": "done", "message": "ok", "target": "source", "object_id": 1},
+            "status 'done' is not one of",
+        ),
+        ({"status": 1, "message": "ok", "target": "source", "object_id": 1}, "'status' is int"),
+    ],
+)
+def test_the_connection_check_refuses_a_foreign_or_damaged_event(event: Any, message: str) -> None:
+    op = StitchConnectionCheckOperator(task_id="c", source_id=1)
+    with pytest.raises(StitchError, match=rf"not StitchConnectionCheckTrigger's: .*{message}"):
+        op.execute_complete({}, event)
+
+
+def test_the_replication_wait_refuses_an_event_of_another_trigger() -> None:
+    op = StitchRunReplicationJobOperator(task_id="r", source_id=1)
+    check_event = {"status": "succeeded", "message": "ok", "target": "source", "object_id": 1}
+    with pytest.raises(
+        StitchError, match=r"not StitchReplicationJobTrigger's: 'result' missing; 'state' missing"
+    ):
+        op.execute_complete({}, check_event)
