@@ -354,8 +354,24 @@ class StitchConnectHook(BaseHook):
     def list_destinations(self) -> list[dict[str, Any]]:
         return self.run(endpoints.list_destinations())
 
-    def create_destination(self, **kwargs: Any) -> dict[str, Any]:
-        return self.run(endpoints.create_destination(**kwargs))
+    def create_destination(
+        self,
+        *,
+        type: str,
+        properties: dict[str, Any],
+        name: str | None = None,
+        description: str | None = None,
+        ignore_unmapped_sources: bool | None = None,
+    ) -> dict[str, Any]:
+        return self.run(
+            endpoints.create_destination(
+                type=type,
+                properties=properties,
+                name=name,
+                description=description,
+                ignore_unmapped_sources=ignore_unmapped_sources,
+            )
+        )
 
     def update_destination(self, destination_id: int, properties: dict[str, Any]) -> dict[str, Any]:
         return self.run(endpoints.update_destination(destination_id, properties=properties))
@@ -372,6 +388,9 @@ class StitchConnectHook(BaseHook):
     def get_destination_last_connection_check(self, destination_id: int) -> ConnectionCheck:
         return self.run(endpoints.get_destination_last_connection_check(destination_id))
 
+    async def aget_destination_last_connection_check(self, destination_id: int) -> ConnectionCheck:
+        return await self.arun(endpoints.get_destination_last_connection_check(destination_id))
+
     # --- sources --------------------------------------------------------------------------------
 
     def list_sources(self, include_deleted: bool = True) -> list[Source]:
@@ -387,11 +406,34 @@ class StitchConnectHook(BaseHook):
     async def aget_source(self, source_id: int) -> Source:
         return await self.arun(endpoints.get_source(source_id))
 
-    def create_source(self, **kwargs: Any) -> Source:
-        return self.run(endpoints.create_source(**kwargs))
+    def create_source(
+        self,
+        *,
+        display_name: str,
+        type: str,
+        properties: dict[str, Any] | None = None,
+        destination_id: int | None = None,
+    ) -> Source:
+        return self.run(
+            endpoints.create_source(
+                display_name=display_name, type=type, properties=properties, destination_id=destination_id
+            )
+        )
 
-    def update_source(self, source_id: int, **kwargs: Any) -> Source:
-        return self.run(endpoints.update_source(source_id, **kwargs))
+    def update_source(
+        self,
+        source_id: int,
+        *,
+        display_name: str | None = None,
+        properties: dict[str, Any] | None = None,
+        paused_at: str | object | None = ...,
+    ) -> Source:
+        """``paused_at``: left out by default (Ellipsis); None unpauses; an ISO timestamp pauses."""
+        return self.run(
+            endpoints.update_source(
+                source_id, display_name=display_name, properties=properties, paused_at=paused_at
+            )
+        )
 
     def pause_source(self, source_id: int) -> Source:
         return self.run(endpoints.pause_source(source_id))

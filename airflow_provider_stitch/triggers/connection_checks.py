@@ -102,7 +102,6 @@ class StitchConnectionCheckTrigger(BaseTrigger):
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_stitch.api import endpoints
         from airflow_provider_stitch.api.connection_checks import CheckVerdict, judge_connection_check
         from airflow_provider_stitch.api.objects import ConnectionCheck, parse_timestamp
         from airflow_provider_stitch.exceptions import StitchError, StitchNotFoundError
@@ -126,9 +125,7 @@ class StitchConnectionCheckTrigger(BaseTrigger):
                         if self.target == "source":
                             check = await hook.aget_last_connection_check(self.object_id)
                         else:
-                            check = await hook.arun(
-                                endpoints.get_destination_last_connection_check(self.object_id)
-                            )
+                            check = await hook.aget_destination_last_connection_check(self.object_id)
                     except StitchNotFoundError:
                         check = None  # no check yet: Stitch answers 404 until the first one exists
                     verdict = judge_connection_check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -293,6 +294,12 @@ def test_create_and_delete_destination(hook: StitchConnectHook) -> None:
     assert created["type"] == "postgres" and created["name"] == "Second warehouse"
     check = hook.get_destination_last_connection_check(created["id"])
     assert check.name is None or ".check." in check.name
+
+    async def read_async() -> Any:
+        async with hook:
+            return await hook.aget_destination_last_connection_check(created["id"])
+
+    assert asyncio.run(read_async()) == check  # the triggerer's twin reads the same check
     hook.delete_destination(created["id"])
     with pytest.raises(StitchAPIError):
         hook.delete_destination(created["id"])
