@@ -204,7 +204,7 @@ class AirflowApiError(StitchError):
 
 
 if TYPE_CHECKING:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_stitch.compat import AirflowFailException
 
     class StitchAccountError(StitchError, AirflowFailException):
         """Stitch refused to create or connect the account; retrying the task would not help."""
@@ -220,7 +220,7 @@ else:
 
     @functools.cache
     def _account_error_class() -> type:
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow_provider_stitch.compat import AirflowFailException
 
         class StitchAccountError(StitchError, AirflowFailException):
             """Stitch refused to create or connect the account; retrying the task would not help."""

@@ -47,23 +47,24 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["port", "login", "schema"],
                     "relabeling": {"host": "API base URL", "password": "API access token"},
+                    # Airflow shows placeholders on its standard fields only; the extra fields' hints are in
+                    # their descriptions below.
                     "placeholders": {
                         "host": "https://api.stitchdata.com",
                         "password": "ac_... (Account Settings > API access keys)",
-                        "stitch_client_id": "116078",
-                        "partner_id": "oc_... (partners only)",
                     },
                 },
                 "conn-fields": {
                     "stitch_client_id": {
                         "label": "Client account ID",
-                        "description": "The number in app URLs /client/<id>/. Optional: read from the "
-                        "account's sources when empty.",
+                        "description": "The number in app URLs /client/<id>/, e.g. 116078. Optional: read "
+                        "from the account's sources when empty.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "partner_id": {
                         "label": "Partner ID",
-                        "description": "Stitch partner ID (oc_...). Only used to create client accounts.",
+                        "description": "Stitch partner ID, e.g. oc_... Partners only: used to create client "
+                        "accounts.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "partner_secret": {
@@ -86,6 +87,18 @@ def get_provider_info() -> dict[str, Any]:
                     "retry_delay": {
                         "label": "First retry delay (seconds)",
                         "description": "Exponential backoff with jitter starts here. Default 1.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "retry_max_delay": {
+                        "label": "Longest retry delay (seconds)",
+                        "description": "Cap on any single wait between attempts, Retry-After included. "
+                        "Default 60.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "retry_max_elapsed": {
+                        "label": "Total retry time (seconds)",
+                        "description": "Give up on a request when the next retry would end later than this "
+                        "after its first attempt. Default 300.",
                         "schema": {"type": ["number", "null"], "minimum": 0},
                     },
                     "proxies": {

@@ -117,7 +117,9 @@ with DAG(
     @task(execution_timeout=timedelta(minutes=10))
     def dbt_build() -> dict[str, Any]:
         """``dbt build`` over the freshly loaded warehouse; returns the models built and test counts."""
-        from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowException
+
+        from airflow_provider_stitch.compat import AirflowSkipException
 
         dbt = Path(Variable.get("stitch_demo_dbt", default=str(_DEFAULT_DBT)))
         if not (dbt.is_file() and os.access(dbt, os.X_OK)):
@@ -184,7 +186,8 @@ with DAG(
     def check_customer_orders(dbt_summary: dict[str, Any]) -> dict[str, Any]:
         """The mart has rows, one per customer Stitch loaded (the model left-joins orders to customers)."""
         import duckdb
-        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_stitch.compat import AirflowFailException
 
         if not any(m["name"] == MART and m["status"] == "success" for m in dbt_summary["models"]):
             raise AirflowFailException(f"dbt did not build {MART}; it built {dbt_summary['models']}")

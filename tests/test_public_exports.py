@@ -88,7 +88,7 @@ def test_the_old_import_paths_give_the_same_class(old_home: str, name: str) -> N
 def test_the_account_error_is_a_no_retry_failure_that_pickles() -> None:
     import pickle
 
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_stitch.compat import AirflowFailException
 
     from airflow_provider_stitch.exceptions import StitchAccountError, StitchError
 

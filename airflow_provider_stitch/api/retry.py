@@ -174,7 +174,11 @@ def _attempts(
                         f"before retrying ({request.method} {request.subject or request.path}).",
                         failure=exc.failure,
                     ) from exc
-                raise
+                # Say how hard we tried: the driver's message describes only the last attempt.
+                raise StitchTransportError(
+                    f"{exc} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})",
+                    failure=exc.failure,
+                ) from exc
             ambiguous = ambiguous or exc.failure is FailureKind.AMBIGUOUS
             reason = str(exc)
         else:

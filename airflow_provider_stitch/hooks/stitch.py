@@ -126,7 +126,7 @@ class StitchConnectHook(BaseHook):
         """The async twin of :attr:`settings`: never blocks the triggerer's event loop."""
         if self._settings is None:
             settings = self._settings_from(await self.aget_connection(self.stitch_conn_id))
-            from airflow.sdk.log import amask_secret
+            from airflow_provider_stitch.compat import amask_secret
 
             for secret in settings.secrets:
                 await amask_secret(secret)
@@ -254,12 +254,16 @@ class StitchConnectHook(BaseHook):
     @staticmethod
     def _describe(request: ApiRequest, exc: BaseException) -> str:
         where = "(pre-signed log URL)" if request.is_absolute else request.path
-        # The exception's own text can hold a URL but never our headers; keep its class and a short reason.
-        reason = str(exc).split("(Caused by", 1)[0].strip()
+        # The exception's own text can hold a URL but never our headers. urllib3 puts the useful part
+        # (refused, DNS, TLS) after "(Caused by"; name that cause first, in words, then the text.
+        reason = str(exc)
+        cause = _transport_cause(exc)
+        if cause:
+            reason = f"{cause}; {reason}"
         if request.is_absolute:
             # requests puts the URL in its message; a pre-signed URL's query string is a credential.
             reason = re.sub(r"\?[^\s'\"()]*", "?(query hidden)", reason)
-        reason = reason[:200]
+        reason = reason[:300]
         return f"No answer from Stitch for {request.method} {where}: {type(exc).__name__}: {reason}"
 
     # --- client account id ------------------------------------------------------------------------
@@ -565,6 +569,36 @@ def _mask(secret: str) -> None:
     from airflow.sdk.log import mask_secret
 
     mask_secret(secret)
+
+
+#: Markers in an exception chain's text, and the cause they name (first match wins).
+_TRANSPORT_CAUSES = (
+    (("ConnectionRefused", "Connection refused", "Errno 111"), "connection refused"),
+    (
+        ("NameResolution", "getaddrinfo", "Name or service not known", "nodename nor servname"),
+        "DNS lookup failed",
+    ),
+    (("SSLError", "SSLCertVerification", "CERTIFICATE_VERIFY_FAILED", "TLS"), "TLS error"),
+    (
+        ("ConnectionReset", "Connection reset", "RemoteDisconnected", "Server disconnected"),
+        "connection reset",
+    ),
+    (("Timeout", "timed out"), "timed out"),
+)
+
+
+def _transport_cause(exc: BaseException) -> str | None:
+    """The cause of a failed connection, in words, from the whole exception chain."""
+    text: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(text) < 10:
+        text.append(f"{type(seen).__name__} {seen!r}")
+        seen = seen.__cause__ or seen.__context__
+    joined = " ".join(text)
+    for markers, cause in _TRANSPORT_CAUSES:
+        if any(marker in joined for marker in markers):
+            return cause
+    return None
 
 
 def _reached_server(exc: BaseException) -> bool:

@@ -24,9 +24,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
 from airflow_provider_stitch.api import arguments
+from airflow_provider_stitch.compat import conf
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchConfigurationError,

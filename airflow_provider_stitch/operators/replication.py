@@ -25,8 +25,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_stitch.api import arguments
 from airflow_provider_stitch.api.budget import MIN_POLL_INTERVAL, budget_interval
@@ -43,6 +41,13 @@ from airflow_provider_stitch.api.progress import (
     source_row,
 )
 from airflow_provider_stitch.api.wait import ReplicationWait, WaitState
+from airflow_provider_stitch.compat import (
+    AIRFLOW_VERSION,
+    TRIGGER_ON_KILL,
+    AirflowSkipException,
+    ResumableJobMixin,
+    conf,
+)
 from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
     StitchError,
@@ -75,21 +80,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_stitch.api.objects import Extraction, Source
     from airflow_provider_stitch.hooks.stitch import StitchConnectHook
-
-try:  # Airflow >= 3.3: crash-safe retries through the task state store
-    from airflow.sdk import ResumableJobMixin
-except ImportError:  # pragma: no cover - older Airflow: every try starts (or attaches to) a job
-
-    class ResumableJobMixin:  # type: ignore[no-redef]
-        def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.durable = durable
-
-        def execute_resumable(self, context: Context) -> Any:
-            external_id = self.submit_job(context)  # type: ignore[attr-defined]
-            self.poll_until_complete(external_id, context)  # type: ignore[attr-defined]
-            return self.get_job_result(external_id, context)  # type: ignore[attr-defined]
-
 
 #: XCom key of the job being waited for (``JobRef.to_dict()``), pushed before waiting.
 JOB_XCOM_KEY = "stitch_job"
@@ -234,6 +224,12 @@ class _ReplicationWaitMixin:
             cancel_on_kill=self.cancel_on_kill,
             http_retry_policy=self.hook.settings.retry.to_dict(),
         )
+        if self.cancel_on_kill and wait.job.started_by_task and not TRIGGER_ON_KILL:
+            self.log.info(
+                "Airflow %s does not call a trigger's on_kill (3.3 does): killing this task while it "
+                "is deferred will not stop the Stitch job",
+                AIRFLOW_VERSION,
+            )
         self.defer(  # type: ignore[attr-defined]
             trigger=trigger,
             method_name="execute_complete",

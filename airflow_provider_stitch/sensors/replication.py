@@ -15,13 +15,13 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_stitch.api.job_names import is_job_name, job_created_at, source_id_from_job_name
 from airflow_provider_stitch.api.objects import parse_timestamp
 from airflow_provider_stitch.api.progress import TIMEOUT, JobRef, WaitFor, outcome_message
 from airflow_provider_stitch.api.wait import ReplicationWait
+from airflow_provider_stitch.compat import AirflowSensorTimeout, conf
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.lineage.assets import DEFAULT_ASSET_ALIAS
 from airflow_provider_stitch.links import StitchSourceLink

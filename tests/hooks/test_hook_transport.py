@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_stitch.api import endpoints
 from airflow_provider_stitch.exceptions import (
     StitchAPIError,
     StitchJobAlreadyRunningError,
@@ -100,8 +101,28 @@ def test_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "stitch", "host": "http://127.0.0.1:9", "password": TOKEN}
     monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
     hook = StitchConnectHook(http_retry_policy={"max_attempts": 2, "initial_delay": 0.01})
-    with pytest.raises(StitchTransportError, match="No answer from Stitch"):
+    with pytest.raises(StitchTransportError, match="No answer from Stitch") as raised:
         hook.list_sources()
+    # What the connection form's Test button shows: the cause in words and how many attempts were made.
+    assert "connection refused" in str(raised.value)
+    assert "gave up after 2 attempts" in str(raised.value)
+    assert TOKEN not in str(raised.value)
+
+
+async def test_unreachable_server_async_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "stitch", "host": "http://127.0.0.1:9", "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
+    hook = StitchConnectHook(retry_policy={"max_attempts": 1})
+    with pytest.raises(StitchTransportError, match=r"connection refused.*gave up after 1 attempt"):
+        await hook.arun(endpoints.list_sources())
+
+
+def test_unknown_host_names_the_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "stitch", "host": "https://stitch.invalid", "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_STITCH_DEFAULT", json.dumps(conn))
+    ok, message = StitchConnectHook(retry_policy={"max_attempts": 1}).test_connection()
+    assert not ok
+    assert "DNS lookup failed" in message and "gave up after 1 attempt" in message
 
 
 def test_logs_redirect_is_followed_without_the_token(stitch_conn: Any, hook: StitchConnectHook) -> None:

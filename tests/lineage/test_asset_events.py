@@ -220,7 +220,7 @@ def sense(sensor: StitchReplicationJobSensor, context: dict[str, Any]) -> dict[s
     """Pokes of one sensor instance until it returns (the instance answers OpenLineage afterwards)."""
     import time
 
-    from airflow.sdk.exceptions import AirflowRescheduleException
+    from airflow_provider_stitch.compat import AirflowRescheduleException
 
     while True:
         try:

@@ -15,7 +15,8 @@ from typing import Any
 
 import airflow_api_server
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_stitch.compat import TaskDeferred
 
 
 @pytest.fixture

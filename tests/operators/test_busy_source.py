@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 from replication_modes import MODES, ONE_SECOND, run_in_mode, run_op
 from replication_support import (
     FAST_RETRIES,
@@ -28,6 +27,7 @@ from replication_support import (
 )
 
 from airflow_provider_stitch.api.http import ApiResponse, run_sync
+from airflow_provider_stitch.compat import TaskDeferred
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_stitch.compat import TaskDeferred
 from airflow_provider_stitch.exceptions import StitchConfigurationError
 from airflow_provider_stitch.operators import StitchConnectionCheckOperator
 from airflow_provider_stitch.operators.connection_checks import StitchConnectionCheckError

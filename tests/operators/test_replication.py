@@ -19,11 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import (
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
 from replication_modes import (
     MODES,
     ONE_SECOND,
@@ -43,6 +38,11 @@ from replication_support import (
     scenario,
 )
 
+from airflow_provider_stitch.compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.settings import StitchSettings
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
 from generator import DURATIONS, STREAMS, Scenario
 from replication_support import FAST_RETRIES, TaskStateStore
 from replication_support import make_context as _make_context
 
+from airflow_provider_stitch.compat import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
 from airflow_provider_stitch.exceptions import StitchReplicationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators.replication import JOB_XCOM_KEY, StitchRunReplicationJobOperator

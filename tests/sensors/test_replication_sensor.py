@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, resume_deferrals, scenario
 
 from airflow_provider_stitch.api.job_names import source_id_from_job_name
+from airflow_provider_stitch.compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from replication_support import FAST_RETRIES, SHOP_DB, make_context, resume_deferrals
 
+from airflow_provider_stitch.compat import AirflowRescheduleException, TaskDeferred
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators.replication import JOB_XCOM_KEY, StitchRunReplicationJobOperator
 from airflow_provider_stitch.sensors.replication import StitchReplicationJobSensor

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_stitch.compat import TaskDeferred
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
 SHOP_DB = 2001
