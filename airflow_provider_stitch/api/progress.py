@@ -134,9 +134,15 @@ class ReplicationProgress:
     def is_terminal(self) -> bool:
         return self.phase.is_terminal
 
-    def summary(self) -> str:
-        """One progress line, e.g. ``shop_db job 1001.2001.sync.ab12: loading 2/3 streams (...)``."""
-        head = f"{self.job.source_name or self.job.source_id} job {self.job_name or '(awaiting its name)'}"
+    def summary(self, *, with_job: bool = True) -> str:
+        """One progress line, e.g. ``shop_db job 1001.2001.sync.ab12: loading 2/3 streams: ...``.
+
+        Job names are long (about 50 characters): :class:`ProgressLog` names the job on its first line
+        only (``with_job=False`` after), and the line uses no parentheses, since Stitch's reasons may.
+        """
+        head = str(self.job.source_name or self.job.source_id)
+        if with_job:
+            head = f"{head} job {self.job_name or '(name not known yet)'}"
         if self.phase in (Phase.PREPARING, Phase.LOADING) and self.streams:
             done = [s.name for s in self.streams if s.status == "loaded"]
             waiting = [s.name for s in self.streams if s.status == "waiting"]
@@ -146,8 +152,8 @@ class ReplicationProgress:
             if waiting:
                 parts.append(f"{', '.join(waiting)} waiting")
             parts.extend(f"{s.name}: {s.detail}" for s in self.streams if s.detail)
-            return f"{head}: {self.phase.value} {len(done)}/{len(self.streams)} streams ({'; '.join(parts)})"
-        return f"{head}: {self.phase.value} ({self.reason})"
+            return f"{head}: {self.phase.value} {len(done)}/{len(self.streams)} streams: {'; '.join(parts)}"
+        return f"{head}: {self.phase.value}, {self.reason}"
 
     def to_result(self, *, stitch_client_id: int | None = None, url: str | None = None) -> dict[str, Any]:
         """The XCom value: the same in every mode, JSON-serialisable, no secrets."""
@@ -318,12 +324,15 @@ class ProgressLog:
     last: str | None = field(default=None)
     _since: float = field(default=0.0, repr=False)
     _reminded: float = field(default=0.0, repr=False)
+    #: The job name the last line gave; a line names the job only when it is new.
+    _named: str | None = field(default=None, repr=False)
 
     def changed(self, progress: ReplicationProgress) -> str | None:
-        line = progress.summary()
+        line = progress.summary(with_job=progress.job_name != self._named)
         now = self.clock()
-        if line != self.last:
-            self.last, self._since, self._reminded = line, now, now
+        if progress.summary(with_job=False) != self.last:
+            self.last, self._since, self._reminded = progress.summary(with_job=False), now, now
+            self._named = progress.job_name
             return line
         if now - self._reminded >= self.heartbeat:
             self._reminded = now

@@ -353,7 +353,7 @@ class ReplicationWait:
                     "outcome cannot be read",
                     superseded_by=state.replaced_by,
                 )
-            return ReplicationProgress(Phase.EXTRACTING, job, "extraction running")
+            return ReplicationProgress(Phase.EXTRACTING, job, "not completed yet")
         row = state.extraction
         outcome = extraction_outcome(row)
         assert outcome is not None  # only completed rows are remembered

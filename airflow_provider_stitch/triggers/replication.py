@@ -137,7 +137,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
         # (the triggerer, dag.test(), a test) may never resume it after its one event.
         event = await self._wait()
         await self._settle(started, str(event["status"]))
-        yield TriggerEvent(event)
+        yield ReplicationEvent(payload=event)
 
     async def _settle(self, started: float, status: str) -> None:
         """Hold the event until :data:`DEFERRAL_SETTLE` after the trigger started, never past the deadline.
@@ -255,6 +255,18 @@ def settle_delay(running_for: float, deadline_in: float | None) -> float:
     if deadline_in is not None:
         hold = min(hold, deadline_in)
     return max(0.0, hold)
+
+
+class ReplicationEvent(TriggerEvent):
+    """The trigger's event, whose repr is its one-line outcome.
+
+    The triggerer logs "Trigger fired event" with the event's repr, which for a plain TriggerEvent is
+    the whole payload: the result, every stream and the wait's state.
+    """
+
+    def __repr__(self) -> str:
+        payload = self.payload if isinstance(self.payload, dict) else {}
+        return f"TriggerEvent<{payload.get('status')}: {payload.get('message')}>"
 
 
 def _format_epoch(epoch: float | None) -> str:

@@ -145,7 +145,7 @@ def test_preparing_loading_succeeded() -> None:
     progress = assess_progress(job(), [extraction()], loads=partial, awaited_streams=STREAMS)
     assert progress.phase is Phase.LOADING
     assert progress.summary() == (
-        "shop_db job 1001.2001.sync.aaaa: loading 2/3 streams (customers, orders done; products waiting)"
+        "shop_db job 1001.2001.sync.aaaa: loading 2/3 streams: customers, orders done; products waiting"
     )
 
     done = [*partial[:2], load("products", 30)]  # same second as completion counts as loaded
@@ -236,11 +236,16 @@ def test_progress_log_reports_changes_and_reminds_while_nothing_changes() -> Non
     now[0] = 300
     assert tracker.changed(assess_progress(job(), [])) is None
     now[0] = 660
-    assert tracker.changed(assess_progress(job(), [])) == f"{progress.summary()}; unchanged for 11 min"
+    assert (
+        tracker.changed(assess_progress(job(), []))
+        == f"{progress.summary(with_job=False)}; unchanged for 11 min"
+    )
     now[0] = 700
     assert tracker.changed(assess_progress(job(), [])) is None
     done = assess_progress(job(), [extraction()], wait_for=WaitFor.EXTRACTION)
-    assert tracker.changed(done) == done.summary()
+    # The job is named once; later lines give only the source, the phase and the reason.
+    assert tracker.changed(done) == done.summary(with_job=False) == "shop_db: succeeded, " + done.reason
+    assert "(" not in progress.summary() and progress.summary().count("1001.2001") == 1
 
 
 def test_result_is_json_serialisable_and_has_every_key() -> None:

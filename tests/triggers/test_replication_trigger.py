@@ -117,6 +117,21 @@ async def test_success_event_carries_the_result(emulator: Any, hook: StitchConne
     assert shared_poller.active_pollers() == []  # the poll loop stopped with its last waiter
 
 
+async def test_the_fired_event_line_is_the_outcome_only(emulator: Any, hook: StitchConnectHook) -> None:
+    """The triggerer logs "Trigger fired event" with the event's repr: one short outcome, job named once."""
+    job = start(hook)
+    trigger = trigger_for(job)
+    while True:
+        event = await anext(trigger.run())
+        if event.payload["status"] != "checkpoint":
+            break
+        trigger = deferred_again(trigger, event.payload)
+    line = repr(event)
+    assert line.startswith("TriggerEvent<succeeded: Stitch job ")
+    assert line.count(job.job_name) == 1 and "'streams'" not in line and "state" not in line
+    assert len(line) < 300
+
+
 async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, durations={"tap": 30, "preparation": 12})
     job = start(hook)
