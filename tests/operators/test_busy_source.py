@@ -22,6 +22,7 @@ from replication_support import (
     TaskStateStore,
     drive_trigger,
     make_context,
+    needs_task_state_store,
     resume_deferrals,
     scenario,
 )
@@ -195,7 +196,9 @@ def test_a_killed_trigger_of_an_attached_wait_leaves_the_job_alone(emulator: Any
 # --- 6. a clear while deferred runs again ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("order", ["on_kill first", "new try first"])
+@pytest.mark.parametrize(
+    "order", ["on_kill first", pytest.param("new try first", marks=needs_task_state_store)]
+)
 def test_clearing_a_deferred_task_ends_with_landed_data(order: str, emulator: Any) -> None:
     """Airflow calls the old trigger's on_kill on a clear (it stops our job, still extracting); the new
     try reconnects through the task state store and must still end with landed data."""

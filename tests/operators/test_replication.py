@@ -35,6 +35,7 @@ from replication_support import (
     STREAMS,
     TaskStateStore,
     make_context,
+    needs_task_state_store,
     scenario,
 )
 
@@ -218,6 +219,7 @@ def test_wait_for_extraction_only(mode: str, emulator: Any) -> None:
 # --- retries and idempotence ---------------------------------------------------------------------
 
 
+@needs_task_state_store
 @pytest.mark.parametrize("retry_mode", ["blocking", "deferrable"])
 def test_retried_task_reattaches_instead_of_starting_a_duplicate(
     retry_mode: str, emulator: Any, hook: StitchConnectHook
@@ -243,6 +245,7 @@ def job_name_in(store: TaskStateStore) -> str | None:
     return store[StitchRunReplicationJobOperator.external_id_key]["job_name"]  # type: ignore[no-any-return]
 
 
+@needs_task_state_store
 @pytest.mark.parametrize("retry_mode", ["blocking", "deferrable"])
 def test_retry_after_success_returns_the_result_without_a_new_job(retry_mode: str, emulator: Any) -> None:
     store = TaskStateStore()
@@ -252,6 +255,7 @@ def test_retry_after_success_returns_the_result_without_a_new_job(retry_mode: st
     assert again == first
 
 
+@needs_task_state_store
 def test_retry_after_a_failed_job_starts_a_fresh_one(emulator: Any) -> None:
     store = TaskStateStore()
     scenario(emulator, fail_tap="boom")
@@ -266,6 +270,7 @@ def test_retry_after_a_failed_job_starts_a_fresh_one(emulator: Any) -> None:
 # --- same XCom in every mode ------------------------------------------------------------------------
 
 
+@needs_task_state_store
 def test_identical_xcom_in_every_mode(emulator: Any) -> None:
     """Every mode, waiting on the same finished job, returns exactly the same value."""
     context = make_context()
@@ -491,6 +496,7 @@ def test_a_wait_without_any_deadline_is_refused() -> None:
     assert run_op(timeout=None, wait_for_completion=False).timeout is None
 
 
+@needs_task_state_store
 def test_a_retry_that_meets_an_outage_still_reattaches(emulator: Any) -> None:
     store = TaskStateStore()
     with pytest.raises(TaskDeferred):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_stitch import compat
 from airflow_provider_stitch.compat import TaskDeferred
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 
@@ -111,3 +112,12 @@ def resume_deferrals(task: Any, context: dict[str, Any], deferred: TaskDeferred)
             return task.execute_complete(context, event)
         except TaskDeferred as again:
             deferred = again
+
+
+#: Tests of retries that resume through the task state store (``ResumableJobMixin``, Airflow 3.3+). On
+#: older minors a retry attaches through Stitch's "already running" answer instead, which
+#: test_already_running_attaches_to_that_job covers on every minor.
+needs_task_state_store = pytest.mark.skipif(
+    not compat.RESUMABLE_JOBS,
+    reason=f"Airflow {compat.AIRFLOW_VERSION} has no ResumableJobMixin task state store (3.3+)",
+)
