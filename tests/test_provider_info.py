@@ -79,6 +79,7 @@ def test_airflow_cli_lists_the_provider_and_accepts_a_stitch_connection() -> Non
     assert added.returncode == 0, added.stderr
     shown = _airflow("connections", "get", "stitch_cli_test", "--output", "json")
     assert shown.returncode == 0, shown.stderr
-    record = json.loads(shown.stdout)[0]
+    # Airflow 3.2 prints alembic's plugin set-up lines to stdout before the JSON: read the JSON line.
+    record = json.loads(shown.stdout.strip().splitlines()[-1])[0]
     assert record["conn_type"] == "stitch"
     assert int(record["extra_dejson"]["stitch_client_id"]) == 1001

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from replication_support import dag_test_defers
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "example_dags" / "example_stitch_replication.py"
@@ -57,6 +58,7 @@ def _count(database: Path, table: str) -> int:
         con.close()
 
 
+@dag_test_defers
 def test_replicate_then_dbt_then_check(
     stitch_emulator: Any, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

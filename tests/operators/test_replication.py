@@ -34,6 +34,7 @@ from replication_support import (
     SHOP_DB,
     STREAMS,
     TaskStateStore,
+    dag_test_defers,
     make_context,
     needs_task_state_store,
     scenario,
@@ -441,6 +442,7 @@ with DAG("stitch_replication_deferrable_test", schedule=None, catchup=False) as 
 """
 
 
+@dag_test_defers
 def test_dag_test_runs_the_deferrable_operator_end_to_end(
     airflow_db: Any, emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
