@@ -89,7 +89,6 @@ def test_the_account_error_is_a_no_retry_failure_that_pickles() -> None:
     import pickle
 
     from airflow_provider_stitch.compat import AirflowFailException
-
     from airflow_provider_stitch.exceptions import StitchAccountError, StitchError
 
     error = StitchAccountError("Stitch refused the account")

@@ -25,7 +25,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-
 from airflow_provider_stitch.api import arguments
 from airflow_provider_stitch.api.budget import MIN_POLL_INTERVAL, budget_interval
 from airflow_provider_stitch.api.progress import (
