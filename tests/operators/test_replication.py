@@ -165,6 +165,7 @@ def test_attaching_learns_the_job_name_where_running_jobs_are_listed(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_already_running_fails_when_asked(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    scenario(emulator, durations={"tap": 2000})  # still extracting when the operator looks, however slow
     hook.start_replication_job(SHOP_DB)
     with pytest.raises(StitchReplicationError, match="already running on source shop_db"):
         run_in_mode(mode, if_running="fail")
@@ -172,6 +173,7 @@ def test_already_running_fails_when_asked(mode: str, emulator: Any, hook: Stitch
 
 @pytest.mark.parametrize("mode", MODES)
 def test_already_running_skips_when_asked(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
+    scenario(emulator, durations={"tap": 2000})  # still extracting when the operator looks, however slow
     hook.start_replication_job(SHOP_DB)
     with pytest.raises(AirflowSkipException, match="already running on source shop_db"):
         run_in_mode(mode, if_running="skip")
