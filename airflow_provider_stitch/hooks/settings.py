@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -254,16 +255,7 @@ class StitchSettings:
         except (TypeError, ValueError) as exc:
             raise StitchConfigurationError(f"Stitch connection retry settings are invalid: {exc}") from None
 
-        proxies = _extra(extras, "proxies")
-        if isinstance(proxies, str):
-            try:
-                proxies = json.loads(proxies)
-            except ValueError:
-                raise StitchConfigurationError(
-                    "Stitch connection extra 'proxies' must be a JSON object"
-                ) from None
-        if proxies is not None and not isinstance(proxies, dict):
-            raise StitchConfigurationError("Stitch connection extra 'proxies' must map scheme -> proxy URL")
+        proxies = check_proxies(_extra(extras, "proxies"))
 
         partner_id = _extra(extras, "partner_id")
         partner_secret = _extra(extras, "partner_secret")
@@ -290,3 +282,43 @@ class StitchSettings:
             time_scale=check_time_scale(time_scale, base_url),
             triggerers=int(triggerers),
         )
+
+
+_PROXY_KEY = re.compile(r"^(all|[a-z][a-z0-9+.-]*)(://[^/\s]*)?$")
+
+
+def check_proxies(raw: object) -> dict[str, str] | None:
+    """The ``proxies`` extra: a JSON object (or its text) mapping what to proxy to a proxy URL, with the
+    keys requests understands: a scheme (``https``), ``all``, or a scheme and host (``https://host``)."""
+    if raw is None or raw == "" or raw == {}:
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise StitchConfigurationError(
+                "Stitch connection extra 'proxies' must be a JSON object"
+            ) from None
+    if not isinstance(raw, dict):
+        raise StitchConfigurationError("Stitch connection extra 'proxies' must map scheme -> proxy URL")
+    proxies: dict[str, str] = {}
+    for key, url in raw.items():
+        if not isinstance(key, str) or not _PROXY_KEY.match(key.strip().lower()):
+            raise StitchConfigurationError(
+                f"Stitch connection extra 'proxies': {key!r} is not a scheme ('https'), 'all', "
+                "or a scheme and host ('https://api.stitchdata.com')"
+            )
+        if not isinstance(url, str) or "://" not in url:
+            # The value is not shown: a proxy URL may hold a user and password.
+            raise StitchConfigurationError(
+                f"Stitch connection extra 'proxies': the proxy for {key!r} must be a URL such as "
+                "'http://proxy:3128'"
+            )
+        proxies[key.strip().lower()] = url.strip()
+    return proxies
+
+
+def proxy_patterns(proxies: dict[str, str]) -> dict[str, str]:
+    """The same map with httpx's URL patterns as keys: ``https`` -> ``https://``, ``all`` -> ``all://``,
+    so that the async driver proxies each scheme as the sync one (requests) does."""
+    return {(key if "://" in key else f"{key}://"): url for key, url in proxies.items()}

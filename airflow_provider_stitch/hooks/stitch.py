@@ -40,7 +40,7 @@ from airflow_provider_stitch.exceptions import (
     StitchConfigurationError,
     StitchTransportError,
 )
-from airflow_provider_stitch.hooks.settings import StitchSettings, check_url
+from airflow_provider_stitch.hooks.settings import StitchSettings, check_url, proxy_patterns
 
 if TYPE_CHECKING:
     import httpx
@@ -91,6 +91,8 @@ class StitchConnectHook(BaseHook):
         self._client_id: int | None = None
         self._session: requests.Session | None = None
         self._async_client: httpx.AsyncClient | None = None
+        self._async_client_loop: asyncio.AbstractEventLoop | None = None
+        self._async_scopes = 0  # nested ``async with hook:`` blocks; the outermost closes the client
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(stitch_conn_id={self.stitch_conn_id!r})"
@@ -145,21 +147,31 @@ class StitchConnectHook(BaseHook):
     def run(self, operation: Operation[T]) -> T:
         """Execute an operation from :mod:`~airflow_provider_stitch.api.endpoints` synchronously."""
         settings = self.settings
-        return run_sync(with_retries(operation, settings.retry, self.log), self._send, time.sleep)
+        return run_sync(
+            with_retries(operation, settings.retry, self.log),
+            functools.partial(self._send, settings=settings),
+            time.sleep,
+        )
 
     async def arun(self, operation: Operation[T]) -> T:
         """Execute an operation asynchronously (httpx), for triggers."""
         settings = await self.aget_settings()
-        return await run_async(with_retries(operation, settings.retry, self.log), self._asend, asyncio.sleep)
+        return await run_async(
+            with_retries(operation, settings.retry, self.log),
+            functools.partial(self._asend, settings=settings),
+            asyncio.sleep,
+        )
 
-    def _url(self, request: ApiRequest) -> str:
-        base = self.settings.base_url
+    @staticmethod
+    def _url(request: ApiRequest, settings: StitchSettings) -> str:
+        base = settings.base_url
         if request.is_absolute:
             # Only pre-signed log URLs are absolute; they get the same http-on-loopback-only rule.
             return check_url(request.path, "The extraction log URL Stitch redirected to")
         return urljoin(base + "/", request.path.lstrip("/"))
 
-    def _headers(self, request: ApiRequest) -> dict[str, str]:
+    @staticmethod
+    def _headers(request: ApiRequest, settings: StitchSettings) -> dict[str, str]:
         if request.is_absolute:
             # A pre-signed log URL: S3 checks the request against what was signed, and a Content-Type or
             # Accept nobody signed can make it refuse the download. Only the HTTP client's own defaults
@@ -169,26 +181,26 @@ class StitchConnectHook(BaseHook):
         if request.form_body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if request.authenticated:
-            headers["Authorization"] = f"Bearer {self.settings.require_token()}"
+            headers["Authorization"] = f"Bearer {settings.require_token()}"
         return headers
 
-    def _send(self, request: ApiRequest) -> ApiResponse:
+    def _send(self, request: ApiRequest, *, settings: StitchSettings) -> ApiResponse:
         import requests
 
         if self._session is None:
             self._session = requests.Session()
             self._session.trust_env = True
-            if self.settings.proxies:
-                self._session.proxies.update(self.settings.proxies)
+            if settings.proxies:
+                self._session.proxies.update(settings.proxies)
         try:
             response = self._session.request(
                 request.method,
-                self._url(request),
+                self._url(request, settings),
                 params=dict(request.params) if request.params else None,
                 json=request.json_body if request.json_body is not None else None,
                 data=dict(request.form_body) if request.form_body is not None else None,
-                headers=self._headers(request),
-                timeout=self.settings.timeout,
+                headers=self._headers(request, settings),
+                timeout=settings.timeout,
                 allow_redirects=False,  # a redirect must never carry the token to another host
             )
         except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
@@ -200,51 +212,68 @@ class StitchConnectHook(BaseHook):
             raise StitchTransportError(self._describe(request, exc), failure=FailureKind.AMBIGUOUS) from None
         return ApiResponse(response.status_code, response.content, dict(response.headers))
 
-    async def _asend(self, request: ApiRequest) -> ApiResponse:
+    async def _asend(self, request: ApiRequest, *, settings: StitchSettings) -> ApiResponse:
         import httpx
 
-        settings = await self.aget_settings()
-        client = self._async_client
-        owned = client is None
-        if client is None:
-            client = self._new_async_client(settings)
+        client = self._async_client_for(settings)
         try:
             response = await client.request(
                 request.method,
-                self._url(request),
+                self._url(request, settings),
                 params=dict(request.params) if request.params else None,
                 json=request.json_body if request.json_body is not None else None,
                 data=dict(request.form_body) if request.form_body is not None else None,
-                headers=self._headers(request),
+                headers=self._headers(request, settings),
+                timeout=settings.timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise StitchTransportError(self._describe(request, exc), failure=FailureKind.NOT_SENT) from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise StitchTransportError(self._describe(request, exc), failure=FailureKind.AMBIGUOUS) from None
-        finally:
-            if owned:
-                await client.aclose()
         return ApiResponse(response.status_code, response.content, dict(response.headers))
 
-    def _new_async_client(self, settings: StitchSettings) -> httpx.AsyncClient:
+    def _async_client_for(self, settings: StitchSettings) -> httpx.AsyncClient:
+        """The hook's one HTTP client on the running event loop, built on first use and kept (its
+        connections are reused) until :meth:`aclose` or the end of ``async with hook:``.
+
+        A client's connections belong to the loop that opened them, so a call from another loop (a
+        second ``asyncio.run``) gets a new client; the old one is dropped, as its loop is gone."""
         import httpx
 
-        proxy = None
-        if settings.proxies:
-            proxy = settings.proxies.get("https") or settings.proxies.get("http")
-        return httpx.AsyncClient(
-            timeout=settings.timeout, follow_redirects=False, proxy=proxy, verify=_shared_ssl_context()
+        loop = asyncio.get_running_loop()
+        if self._async_client is not None and self._async_client_loop is loop:
+            return self._async_client
+        mounts = {
+            pattern: httpx.AsyncHTTPTransport(proxy=url, verify=_shared_ssl_context())
+            for pattern, url in proxy_patterns(settings.proxies or {}).items()
+        }
+        # Proxies from the connection take precedence over the environment's (HTTPS_PROXY...) for the
+        # schemes they name, as in the sync driver; trust_env stays on for the rest.
+        self._async_client = httpx.AsyncClient(
+            timeout=settings.timeout, follow_redirects=False, mounts=mounts, verify=_shared_ssl_context()
         )
+        self._async_client_loop = loop
+        return self._async_client
+
+    async def aclose(self) -> None:
+        """Close the async HTTP client (a later async call builds a new one)."""
+        client, self._async_client = self._async_client, None
+        self._async_client_loop = None
+        if client is not None and not client.is_closed:
+            await client.aclose()
 
     async def __aenter__(self) -> StitchConnectHook:
-        """Reuse one HTTP client for every async call inside ``async with hook:`` (one per trigger run)."""
-        self._async_client = self._new_async_client(await self.aget_settings())
+        """Scope the hook's async HTTP client: every call inside ``async with hook:`` reuses one client
+        (and its connections), closed at the end of the outermost block."""
+        settings = await self.aget_settings()
+        self._async_scopes += 1
+        self._async_client_for(settings)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            await client.aclose()
+        self._async_scopes -= 1
+        if self._async_scopes == 0:
+            await self.aclose()
 
     def close(self) -> None:
         if self._session is not None:

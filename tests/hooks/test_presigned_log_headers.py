@@ -48,6 +48,6 @@ def test_api_requests_still_carry_json_headers(hook: StitchConnectHook, authenti
     # Only the absolute (pre-signed) URL loses them; Stitch's own API keeps JSON and the bearer token.
     from airflow_provider_stitch.api.http import ApiRequest
 
-    headers = hook._headers(ApiRequest("GET", "/v4/sources", authenticated=authenticated))
+    headers = hook._headers(ApiRequest("GET", "/v4/sources", authenticated=authenticated), hook.settings)
     assert headers["Accept"] == "application/json"
     assert ("Authorization" in headers) is authenticated
