@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_stitch.airflow_api import DEFAULT_AIRFLOW_API_CONN_ID
 from airflow_provider_stitch.exceptions import StitchAccountError, StitchAPIError, StitchConfigurationError
-from airflow_provider_stitch.operators.base import StitchBaseOperator, is_templated
+from airflow_provider_stitch.operators.base import StitchBaseOperator, is_given, is_templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,20 +49,21 @@ class _StoreTokenOperator(StitchBaseOperator):
         # Each field is also its own XCom: ``create_account.output["connection_id"]`` feeds later tasks.
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
-        if not is_templated(connection_id):
-            from airflow_provider_stitch.airflow_api import check_connection_id
-
-            check_connection_id(connection_id)
         self.connection_id = connection_id
         self.airflow_api_conn_id = airflow_api_conn_id
         self.replace_existing = replace_existing
         self.connection_description = connection_description
 
+    def check_arguments(self, *, rendered: bool) -> None:
+        if rendered or not is_templated(self.connection_id):
+            from airflow_provider_stitch.airflow_api import check_connection_id
+
+            check_connection_id(self.connection_id)
+
     def _prepare(self, hook: StitchConnectHook, *, need_partner_id: bool) -> AirflowApiClient:
         """Every side-effect-free check: partner credentials, the Airflow API, an existing connection."""
-        from airflow_provider_stitch.airflow_api import AirflowApiClient, check_connection_id
+        from airflow_provider_stitch.airflow_api import AirflowApiClient
 
-        check_connection_id(self.connection_id)
         settings = hook.settings
         missing = [
             name
@@ -187,6 +188,7 @@ class StitchCreateAccountOperator(_StoreTokenOperator):
         self.check_arguments(rendered=False)
 
     def check_arguments(self, *, rendered: bool) -> None:
+        super().check_arguments(rendered=rendered)
         problems = []
         for name in ("first_name", "last_name", "company", "account_email"):
             value = getattr(self, name)
@@ -265,16 +267,23 @@ class StitchExchangeOAuthCodeOperator(_StoreTokenOperator):
 
     def __init__(self, *, code: str, connection_id: str, **kwargs: Any) -> None:
         super().__init__(connection_id=connection_id, **kwargs)
-        if not is_templated(code) and not str(code).strip():
-            raise StitchConfigurationError("code must be the OAuth authorization code Stitch redirected with")
         self.code = code
+        self.check_arguments(rendered=False)
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        super().check_arguments(rendered=rendered)
+        if (rendered or not is_templated(self.code)) and not is_given(self.code):
+            raise StitchConfigurationError(
+                "code rendered empty: no OAuth authorization code to exchange"
+                if rendered
+                else "code must be the OAuth authorization code Stitch redirected with"
+            )
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
 
+        self.check_arguments(rendered=True)
         code = str(self.code).strip()
-        if not code:
-            raise StitchConfigurationError("code rendered empty: no OAuth authorization code to exchange")
         mask_secret(code)
         hook = self.hook
         api = self._prepare(hook, need_partner_id=False)

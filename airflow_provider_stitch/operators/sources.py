@@ -23,6 +23,7 @@ from airflow_provider_stitch.operators.forms import (
     describe_api_error,
     form_properties,
     read_form,
+    rendered_mapping,
 )
 
 if TYPE_CHECKING:
@@ -118,7 +119,6 @@ class _CreateOperator(StitchBaseOperator):
         # Each id is also its own XCom, so ``create_source.output["source_id"]`` wires the next task.
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(stitch_conn_id=stitch_conn_id, **kwargs)
-        check_mapping(properties, "properties")
         if if_exists not in IF_EXISTS_CHOICES:
             raise StitchConfigurationError(
                 f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)}; got {if_exists!r}"
@@ -127,6 +127,12 @@ class _CreateOperator(StitchBaseOperator):
         self.properties_conn_id = properties_conn_id
         self.properties_conn_fields = dict(properties_conn_fields) if properties_conn_fields else None
         self.if_exists = if_exists
+
+    def check_arguments(self, *, rendered: bool) -> None:
+        if rendered:
+            rendered_mapping(self.properties, "properties")
+        else:
+            check_mapping(self.properties, "properties")
 
     def collect_properties(self, form: ConnectionForm) -> dict[str, Any]:
         """Templated ``properties`` first, then the connection's fields (credentials win from there)."""
@@ -181,6 +187,7 @@ class StitchCreateSourceOperator(_CreateOperator):
         self.check_arguments(rendered=False)
 
     def check_arguments(self, *, rendered: bool) -> None:
+        super().check_arguments(rendered=rendered)
         if (rendered or not is_templated(self.display_name)) and not is_given(self.display_name):
             raise StitchConfigurationError(
                 "display_name rendered empty" if rendered else "display_name must not be empty"
@@ -294,8 +301,10 @@ class StitchCreateDestinationOperator(_CreateOperator):
         self.name = name
         self.description = description
         self.ignore_unmapped_sources = ignore_unmapped_sources
+        self.check_arguments(rendered=False)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_arguments(rendered=True)
         hook = self.hook
         if self.name:
             for destination in hook.list_destinations():

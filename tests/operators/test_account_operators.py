@@ -226,3 +226,31 @@ def test_oauth_code_exchange_stores_the_existing_accounts_token(stitch_conns: An
     )
     with pytest.raises(StitchAccountError, match="single-use"):
         replay.execute({})
+
+
+@pytest.mark.parametrize(
+    ("code", "connection_id", "message"),
+    [
+        ("   ", "stitch_customer", "code rendered empty"),
+        ("abc", "not a valid id!", "connection"),
+    ],
+)
+def test_oauth_arguments_are_checked_once_rendered_before_any_request(
+    code: str, connection_id: str, message: str
+) -> None:
+    # Both templated at parse time, so nothing is checked then; what they render to is checked first in
+    # execute: the Stitch connection (absent here) is never even looked up.
+    operator = StitchExchangeOAuthCodeOperator(
+        task_id="connect",
+        code="{{ params.code }}",
+        connection_id="{{ params.conn }}",
+        stitch_conn_id="absent",
+    )
+    operator.code, operator.connection_id = code, connection_id  # what rendering would have produced
+    with pytest.raises(StitchConfigurationError, match=message):
+        operator.execute({})
+
+
+def test_an_empty_oauth_code_fails_at_parse_time() -> None:
+    with pytest.raises(StitchConfigurationError, match="must be the OAuth authorization code"):
+        StitchExchangeOAuthCodeOperator(task_id="connect", code=" ", connection_id="stitch_customer")

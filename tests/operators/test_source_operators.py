@@ -270,3 +270,13 @@ def test_create_destination_then_reuse_it(stitch_conns: Any, warehouse_credentia
 def test_bad_create_arguments_fail_at_parse_time(operator: Any, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(StitchConfigurationError, match=message):
         operator(task_id="t", **kwargs)
+
+
+def test_create_destination_checks_rendered_properties_before_any_request() -> None:
+    operator = StitchCreateDestinationOperator(
+        task_id="d", destination_type="postgres", properties="{{ params.props }}", stitch_conn_id="absent"
+    )
+    operator.properties = "host=db"  # what a non-native rendering of a bad template would leave
+    # The Stitch connection is absent: had any request been tried, the error would say so instead.
+    with pytest.raises(StitchConfigurationError, match="not a JSON object"):
+        operator.execute({})
