@@ -39,6 +39,7 @@ import datetime as dt
 import json
 import logging
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -50,24 +51,45 @@ from typing import Any
 
 SHOP_DB = 2001
 CLIENT_ID = 1001
-#: Phase lengths in emulated seconds: a job extracts for 5 minutes, then prepares and loads 3 streams.
+#: Phase lengths in emulated seconds: a job extracts for 5 minutes (plus its source's offset, see
+#: seed_with_sources), then prepares and loads 3 streams.
 DURATIONS = {"discovery": 30, "tap": 240, "target": 30, "preparation": 120, "load": 30}
 POLL_INTERVAL = 60.0  # Stitch seconds, the operators' default
 DEADLINE = 2 * 3600.0  # Stitch seconds after the waits start
 CONFIGS = [(1, 10), (100, 10), (1000, 10), (40, 40)]  # (waits, distinct jobs); N=1 can only use one job
+#: The stress rows, shared mode only: every job ends in step (see seed_with_sources).
+TOGETHER_CONFIGS = [(1000, 10), (40, 40)]
 RESULTS = Path(__file__).parent / "results" / "fanout.json"
 
 
-def seed_with_sources(count: int) -> dict[str, Any]:
-    """The default seed, with ``count`` sources shaped like shop_db (ids 2001, 2101, 2102, ...)."""
+def seed_with_sources(count: int, phase: float, together: bool = False) -> dict[str, Any]:
+    """The default seed, with ``count`` sources shaped like shop_db (ids 2001, 2101, 2102, ...).
+
+    Their extractions last 240 s plus an offset spread evenly over one poll interval, shifted by
+    ``phase`` (0-1, one per run). With identical jobs started together, every job ended at the same
+    moment relative to the passes, and a run's latency was whatever that one phase gave: the earlier
+    40-job p50 of 64 s and the 1000-wait p50 of 49-121 s across runs were such draws (jobs ending just
+    after a pass wait the whole interval). Real sources do not end in step; ``together`` keeps them in
+    step anyway (every offset ``phase``), the stress case: every wait ends, or checkpoints, in one pass.
+    """
     seed = json.loads(files("airflow_provider_stitch.emulator").joinpath("default_seed.json").read_text())
     account = seed["accounts"][0]
     shop_db = next(s for s in account["sources"] if s["id"] == SHOP_DB)
-    shop_db["durations"] = dict(DURATIONS)
-    for number in range(1, count):
-        account["sources"].append(
-            dict(shop_db, id=2100 + number, display_name=f"Shop DB {number}", name=f"shop_db_{number}")
-        )
+    for number, source_id in enumerate(source_ids(count)):
+        offset = ((phase + (0 if together else number / count)) % 1.0) * POLL_INTERVAL
+        durations = dict(DURATIONS, tap=DURATIONS["tap"] + round(offset, 1))
+        if source_id == SHOP_DB:
+            shop_db["durations"] = durations
+        else:
+            account["sources"].append(
+                dict(
+                    shop_db,
+                    id=source_id,
+                    display_name=f"Shop DB {number}",
+                    name=f"shop_db_{number}",
+                    durations=durations,
+                )
+            )
     return seed
 
 
@@ -78,13 +100,14 @@ def source_ids(jobs: int) -> list[int]:
 # --- the emulator process ------------------------------------------------------------------------------
 
 
-def emulator_process(jobs: int, scale: float) -> None:
+def emulator_process(jobs: int, scale: float, phase: float, together: bool) -> None:
     """Serve the emulator; answer ``dump`` (calls and ground truth) and ``stop`` on stdin."""
     logging.disable(logging.WARNING)
     from airflow_provider_stitch.emulator import EmulatorServer
 
     # A window longer than any run: the emulator's own counter then keeps every call's time.
-    server = EmulatorServer(seed=seed_with_sources(jobs), speed=scale, rate_limit_window=1e12)
+    seed = seed_with_sources(jobs, phase, together)
+    server = EmulatorServer(seed=seed, speed=scale, rate_limit_window=1e12)
     server.start()
     # The emulator writes every load into DuckDB, opening the file per stream load while the engine
     # holds its lock: with 40 jobs (120 stream loads landing together) its API stalled 16 s real, 800 s
@@ -280,9 +303,17 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def one_run(mode: str, waits: int, jobs: int, scale: float) -> dict[str, Any]:
+def run_phase(number: int) -> float:
+    """Where run ``number``'s jobs end relative to the passes (see :func:`seed_with_sources`): seeded,
+    so both modes and every rerun of the table see the same phases."""
+    return random.Random(number).random()
+
+
+def one_run(mode: str, waits: int, jobs: int, scale: float, number: int, endings: str) -> dict[str, Any]:
+    phase = run_phase(number)
     emulator = subprocess.Popen(
-        [sys.executable, __file__, "--emulator", str(jobs), "--scale", str(scale)],
+        [sys.executable, __file__, "--emulator", str(jobs), "--scale", str(scale), "--phase", str(phase)]
+        + (["--together"] if endings == "together" else []),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -368,9 +399,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--emulator", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--together", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.emulator is not None:
-        emulator_process(args.emulator, args.scale)
+        emulator_process(args.emulator, args.scale, args.phase, args.together)
         return
     if args.one:
         mode, waits, jobs = args.one[0], int(args.one[1]), int(args.one[2])
@@ -378,25 +411,36 @@ def main() -> None:
         return
 
     if args.only:
-        plan = [(m, int(w), int(j)) for m, w, j in (spec.split(":") for spec in args.only)]
+        specs = [spec.split(":") for spec in args.only]
+        plan = [(s[0], int(s[1]), int(s[2]), s[3] if len(s) > 3 else "staggered") for s in specs]
     else:
-        plan = [(mode, w, min(j, w)) for w, j in CONFIGS for mode in ("shared", "naive")]
+        plan = [(mode, w, min(j, w), "staggered") for w, j in CONFIGS for mode in ("shared", "naive")]
+        plan += [("shared", w, j, "together") for w, j in TOGETHER_CONFIGS]
     rows = []
-    for mode, waits, jobs in plan:
+    for mode, waits, jobs, endings in plan:
         runs = []
         for number in range(args.runs):
-            runs.append(one_run(mode, waits, jobs, args.scale))
-            print(json.dumps({"mode": mode, "waits": waits, "jobs": jobs, "run": number + 1, **runs[-1]}))
-        rows.append(summarise(mode, waits, jobs, runs))
+            runs.append(one_run(mode, waits, jobs, args.scale, number, endings))
+            print(
+                json.dumps(
+                    {"mode": mode, "waits": waits, "jobs": jobs, "endings": endings, "run": number + 1}
+                    | runs[-1]
+                )
+            )
+        rows.append(summarise(mode, waits, jobs, runs) | {"endings": endings})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"\nwrote {args.out}")
-    header = "mode   | waits | jobs | worst window | p50 s | p95 s | max s | lag p99 ms | RSS MiB | late"
+    header = (
+        "mode   | waits | jobs | job ends  | worst window | p50 s | p95 s | max s | lag p99 ms | RSS MiB "
+        "| late"
+    )
     print(header)
     for row in rows:
         lat = row["latency_s"]
         print(
-            f"{row['mode']:<6} | {row['waits']:>5} | {row['jobs']:>4} | {row['worst_window_calls']!s:>12} | "
+            f"{row['mode']:<6} | {row['waits']:>5} | {row['jobs']:>4} | {row['endings']:<9} | "
+            f"{row['worst_window_calls']!s:>12} | "
             f"{lat['p50']!s:>5} | {lat['p95']!s:>5} | {lat['max']!s:>5} | {row['loop_lag_ms_p99']!s:>10} | "
             f"{row['rss_mib']!s:>7} | {row['past_deadline']}"
         )

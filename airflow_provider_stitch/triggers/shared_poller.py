@@ -254,14 +254,17 @@ class SharedPoller:
         self, with_loads: bool, extraction_pages: int, loads_pages: int
     ) -> tuple[Snapshot, int, int]:
         self.stats.passes += 1
+        # The pass's calls are paid for up front and then made back to back, so that its loads and its
+        # extractions describe one moment. Paid call by call, a listing one page longer than planned
+        # (120 loads of 40 jobs) spent the next call's token, and the extractions waited 27 s of Stitch
+        # time for a refill while every wait's verdict waited with them.
+        await self._spend(extraction_pages + (loads_pages if with_loads else 0))
         try:
             loads: list[Load] | None = None
             if with_loads:
-                await self._spend(loads_pages)
                 loads = await self.hook.alist_loads()
                 self._record_extra_pages(loads_pages, len(loads))
                 loads_pages = pages_for(len(loads))
-            await self._spend(extraction_pages)
             extractions = await self.hook.alist_extractions()
             self._record_extra_pages(extraction_pages, len(extractions))
             extraction_pages = pages_for(len(extractions))

@@ -172,12 +172,13 @@ async def test_in_a_triggerer_a_quick_event_waits_out_the_deferral_race(
     in_triggerer.trigger_id = 7
     began = time.monotonic()
     event = await first_event(in_triggerer)
-    assert event["status"] == "checkpoint"  # our extraction seen completed, within the settle time
+    # Our extraction seen completed (and perhaps its loads too), well within the settle time.
+    assert event["status"] in ("checkpoint", "succeeded")
     assert time.monotonic() - began >= 2.0
-    assert "Event checkpoint ready; the task resumes in" in capsys.readouterr().out
+    assert f"Event {event['status']} ready; the task resumes in" in capsys.readouterr().out
 
     inline = trigger_for(start(hook))  # no trigger_id: dag.test() or a test drives it
-    assert (await first_event(inline))["status"] == "checkpoint"
+    assert (await first_event(inline))["status"] in ("checkpoint", "succeeded")
     assert "the task resumes in" not in capsys.readouterr().out
 
     scenario(emulator, durations={"tap": 2000})
