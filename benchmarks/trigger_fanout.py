@@ -45,7 +45,6 @@ import subprocess
 import sys
 import threading
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -72,24 +71,14 @@ def seed_with_sources(count: int, phase: float, together: bool = False) -> dict[
     after a pass wait the whole interval). Real sources do not end in step; ``together`` keeps them in
     step anyway (every offset ``phase``), the stress case: every wait ends, or checkpoints, in one pass.
     """
-    seed = json.loads(files("airflow_provider_stitch.emulator").joinpath("default_seed.json").read_text())
-    account = seed["accounts"][0]
-    shop_db = next(s for s in account["sources"] if s["id"] == SHOP_DB)
-    for number, source_id in enumerate(source_ids(count)):
+    from airflow_provider_stitch.emulator.seed import add_source_copies, default_seed_text
+
+    def durations(number: int) -> dict[str, float]:
         offset = ((phase + (0 if together else number / count)) % 1.0) * POLL_INTERVAL
-        durations = dict(DURATIONS, tap=DURATIONS["tap"] + round(offset, 1))
-        if source_id == SHOP_DB:
-            shop_db["durations"] = durations
-        else:
-            account["sources"].append(
-                dict(
-                    shop_db,
-                    id=source_id,
-                    display_name=f"Shop DB {number}",
-                    name=f"shop_db_{number}",
-                    durations=durations,
-                )
-            )
+        return dict(DURATIONS, tap=DURATIONS["tap"] + round(offset, 1))
+
+    seed = json.loads(default_seed_text())
+    add_source_copies(seed, count - 1, source_id=SHOP_DB, durations=durations)
     return seed
 
 

@@ -266,6 +266,15 @@ class AirflowStack:
     warehouse: Path | None = None
     #: More environment for every Airflow process (``AIRFLOW_VAR_*``, ``AIRFLOW__*`` settings).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Triggerer processes (HA): ``triggerer``, then ``triggerer-2``, ``triggerer-3``...
+    triggerers: int = 1
+    #: The connection's ``triggerers`` extra (how many triggerers the provider shares the budget
+    #: between); None leaves it out (the provider then assumes one).
+    triggerers_extra: int | None = None
+    #: Copies of ``shop_db`` added to the seeded account (``shop_db_1``...), for many distinct jobs.
+    source_copies: int = 0
+    #: Phase lengths (Stitch seconds) for ``shop_db`` and its copies; None: the seed's.
+    source_durations: dict[str, float] | None = None
     keep_home: bool = False
     #: The stack's temp dir: ``airflow-home/`` (AIRFLOW_HOME) and ``emulator/`` (Stitch's side).
     root: Path = field(init=False)
@@ -327,11 +336,16 @@ class AirflowStack:
             "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port)],
             "scheduler": [airflow, "scheduler"],
             "dag-processor": [airflow, "dag-processor"],
-            "triggerer": [airflow, "triggerer"],
         }
+        for number in range(1, self.triggerers + 1):
+            commands["triggerer" if number == 1 else f"triggerer-{number}"] = [airflow, "triggerer"]
         for name, argv in commands.items():
+            env = self.env
+            if name.startswith("triggerer-"):
+                # Each triggerer serves its trigger logs on a port of its own.
+                env = env | {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
             # Registered before it starts: a Ctrl-C between the two must still stop it.
-            process = self.processes[name] = ManagedProcess(name, argv, self.env, self.home / f"{name}.log")
+            process = self.processes[name] = ManagedProcess(name, argv, env, self.home / f"{name}.log")
             process.start()
         self._wait_api_healthy()
         self.startup_seconds["api_healthy"] = time.monotonic() - began
@@ -342,7 +356,8 @@ class AirflowStack:
     def stop(self) -> None:
         """Stop everything (workers and triggers first, the API and the emulator last)."""
         # SIGTERM to all at once (each takes seconds to shut down), then SIGKILL whatever is left.
-        order = ("scheduler", "triggerer", "dag-processor", "api-server", "emulator")
+        triggerers = sorted(name for name in self.processes if name.startswith("triggerer"))
+        order = ("scheduler", *triggerers, "dag-processor", "api-server", "emulator")
         running = [self.processes[name] for name in order if name in self.processes]
         self._http.close()
         began = time.monotonic()
@@ -457,9 +472,13 @@ class AirflowStack:
 
     def _write_seed(self) -> Path:
         """The packaged seed with a fresh access token for the account and a fresh partner secret."""
-        from airflow_provider_stitch.emulator.seed import default_seed_text
+        from airflow_provider_stitch.emulator.seed import add_source_copies, default_seed_text
 
         seed = json.loads(default_seed_text())
+        if self.source_copies or self.source_durations:
+            phases = self.source_durations
+            same = (lambda _: dict(phases)) if phases else None
+            add_source_copies(seed, self.source_copies, durations=same)
         account = next(a for a in seed["accounts"] if a["stitch_client_id"] == STITCH_CLIENT_ID)
         self.stitch_token = account["access_token"] = f"ac_{secrets.token_hex(16)}"
         partner = seed["partners"][0]
@@ -535,18 +554,16 @@ class AirflowStack:
     def connection_json(self) -> str:
         """``AIRFLOW_CONN_STITCH_DEFAULT`` of every Airflow process: the account's token, and the
         partner's credentials too, as a partner's connection holds them (both must stay secret)."""
+        extra: dict[str, Any] = {
+            "stitch_client_id": STITCH_CLIENT_ID,
+            "time_scale": self.speed if self.time_scale is None else self.time_scale,
+            "partner_id": self.partner_id,
+            "partner_secret": self.partner_secret,
+        }
+        if self.triggerers_extra is not None:
+            extra["triggerers"] = self.triggerers_extra
         return json.dumps(
-            {
-                "conn_type": "stitch",
-                "host": self.emulator_url,
-                "password": self.stitch_token,
-                "extra": {
-                    "stitch_client_id": STITCH_CLIENT_ID,
-                    "time_scale": self.speed if self.time_scale is None else self.time_scale,
-                    "partner_id": self.partner_id,
-                    "partner_secret": self.partner_secret,
-                },
-            }
+            {"conn_type": "stitch", "host": self.emulator_url, "password": self.stitch_token, "extra": extra}
         )
 
     @property

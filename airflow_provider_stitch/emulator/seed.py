@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import fields as dc_fields
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,38 @@ def default_seed_text() -> str:
     return (
         resources.files("airflow_provider_stitch.emulator").joinpath("default_seed.json").read_text("utf-8")
     )
+
+
+def add_source_copies(
+    seed: dict[str, Any],
+    count: int,
+    *,
+    client_id: int = 1001,
+    source_id: int = 2001,
+    durations: Callable[[int], dict[str, float]] | None = None,
+) -> list[int]:
+    """Add ``count`` copies of one seeded source to its account (ids ``2101, 2102, ...``, names
+    ``<name>_1, <name>_2, ...``), for benchmarks and load tests that need many distinct jobs.
+
+    ``durations(n)`` gives copy ``n``'s phase lengths (``n = 0`` is the original). Returns every id,
+    the original's first."""
+    account = next(a for a in seed["accounts"] if a["stitch_client_id"] == client_id)
+    original = next(s for s in account["sources"] if s["id"] == source_id)
+    if durations is not None:
+        original["durations"] = durations(0)
+    ids = [source_id]
+    for number in range(1, count + 1):
+        copy = dict(
+            original,
+            id=source_id + 99 + number,
+            display_name=f"{original.get('display_name', original['name'])} {number}",
+            name=f"{original['name']}_{number}",
+        )
+        if durations is not None:
+            copy["durations"] = durations(number)
+        account["sources"].append(copy)
+        ids.append(copy["id"])
+    return ids
 
 
 def load_seed(path: Path | str | None) -> dict[str, Any]:
