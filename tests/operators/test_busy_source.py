@@ -21,6 +21,7 @@ from replication_support import (
     SHOP_DB,
     TaskStateStore,
     drive_trigger,
+    extraction_reads,
     make_context,
     needs_task_state_store,
     resume_deferrals,
@@ -48,11 +49,6 @@ def wait_for(condition: Any, timeout: float = 20.0) -> Any:
             return value
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
-
-
-def extraction_reads(emulator: Any) -> int:
-    """Reads of the extractions list since the emulator's last reset (admin calls are not counted)."""
-    return int(emulator.admin.stats()["by_route"].get("GET /v4/{stitch_client_id}/extractions", 0))
 
 
 def our_job(emulator: Any) -> dict[str, Any]:

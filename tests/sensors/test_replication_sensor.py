@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from typing import Any
 
 import pytest
-from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, resume_deferrals, scenario
+from replication_support import (
+    FAST_RETRIES,
+    SHOP_DB,
+    FakeTaskInstance,
+    extraction_reads,
+    resume_deferrals,
+    scenario,
+    wait_until,
+)
 
 from airflow_provider_stitch.api.job_names import source_id_from_job_name
 from airflow_provider_stitch.compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
@@ -26,18 +33,6 @@ FAST = {"poke_interval": 20, "http_retry_policy": FAST_RETRIES}
 
 def sensor(**kwargs: Any) -> StitchReplicationJobSensor:
     return StitchReplicationJobSensor(task_id="wait", **FAST, **kwargs)
-
-
-def extraction_polls(emulator: Any) -> int:
-    """How many times the extractions list was read since the emulator's last reset."""
-    return int(emulator.admin.stats()["by_route"].get("GET /v4/{stitch_client_id}/extractions", 0))
-
-
-def wait_until(condition: Any, timeout: float = 20.0) -> None:
-    until = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < until, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_source_is_read_from_the_job_name() -> None:
@@ -61,12 +56,12 @@ def test_without_a_job_name_waits_for_the_next_completion_on_the_source(
     emulator.admin.advance(1000)  # an earlier job, already done before the sensor's time
     since = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     wait = sensor(source_name="shop_db", started_after=since.isoformat())
-    polls = extraction_polls(emulator)
+    reads = extraction_reads(emulator)
     started: list[str] = []
 
     def next_job() -> None:
         # Once the sensor has looked (and seen only the earlier job), a job completes after its time.
-        wait_until(lambda: extraction_polls(emulator) >= polls + 2)
+        wait_until(lambda: extraction_reads(emulator) >= reads + 2)
         emulator.admin.step_clock(2.0)
         started.append(hook.start_replication_job(SHOP_DB))
 
