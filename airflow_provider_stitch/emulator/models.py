@@ -476,8 +476,9 @@ class Account:
 
     def record_earlier_job(self, source: Source, job_name: str, at: float) -> None:
         """Rows left by a successful job that ran before the emulator started (the seed's
-        ``"replicated": true``): the source's extraction row and one load of each selected stream, all
-        at ``at``. Such a job has no log, no ground truth and no rows in the warehouse."""
+        ``"replicated": true``): the source's extraction row and one load of each selected stream with
+        records (not in the scenario's ``zero_record_streams``), all at ``at``. Such a job has no log,
+        no ground truth and no rows in the warehouse."""
         self.extractions[source.id] = Extraction(
             job_name=job_name,
             client_id=self.client_id,
@@ -490,6 +491,8 @@ class Account:
             target_exit_status=0,
         )
         for stream in source.selected_streams():
+            if stream.stream_name in source.scenario.zero_record_streams:
+                continue
             self.loads[(source.name, stream.stream_name)] = Load(
                 self.client_id, source.name, stream.stream_name, last_batch_loaded_at=at
             )

@@ -74,6 +74,14 @@ def test_a_source_seeded_as_replicated_shows_one_successful_job(paged_api: Api) 
     assert paged_api.get(f"/v4/1001/extractions/{row['job_name']}", allow_redirects=False).status_code == 404
 
 
+def test_a_replicated_source_has_no_load_of_a_stream_without_records(stitch_emulator_factory: Any) -> None:
+    seed = _many_sources_seed(2)
+    seed["accounts"][0]["sources"][1]["scenario"] = {"zero_record_streams": ["events"]}
+    api = Api(stitch_emulator_factory(seed=seed))
+    assert {r["source_id"] for r in api.get("/v4/1001/extractions").json()["data"]} == {5000, 5001}
+    assert [r["source_name"] for r in api.get("/v4/1001/loads").json()["data"]] == ["source_000"]
+
+
 def test_small_lists_have_empty_links(api: Api) -> None:
     api.run_job()
     assert api.get("/v4/1001/extractions").json()["links"] == {}

@@ -408,6 +408,7 @@ def crowded_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for number in range(FILLER_SOURCES):
         filler = dict(shop_db, id=1000 + number, display_name=f"Filler {number}", name=f"filler_{number}")
         filler["selected_streams"] = ["customers"]
+        filler["scenario"] = {"zero_record_streams": ["customers"]}  # no loads rows: one page of loads
         filler["replicated"] = True  # one completed extraction each, without running 120 jobs
         account["sources"].append(filler)
     server = EmulatorServer(
