@@ -72,6 +72,7 @@ async def health(request: Request) -> dict[str, Any]:
         "list_running_extractions": backend.config.list_running_extractions,
         "run_schedules": backend.schedules.enabled,
         "clock_skew": backend.config.clock_skew,
+        "clock_step": backend.clock_step,
     }
 
 
@@ -132,6 +133,18 @@ async def advance(request: Request) -> dict[str, Any]:
         raise _bad('body must be {"seconds": <non-negative number>}')
     backend.engine.advance(float(seconds), backend.tick())
     return {"advanced": seconds, "pending_events": backend.engine.pending_events()}
+
+
+@router.post("/clock")
+async def step_clock(request: Request) -> dict[str, Any]:
+    backend = backend_of(request)
+    body = await read_json(request)
+    seconds = body.get("step") if isinstance(body, dict) else None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < 1e9:
+        raise _bad('body must be {"step": <non-negative number of seconds>}')
+    now = backend.step_clock(float(seconds))
+    pending = backend.engine.pending_events()
+    return {"now": iso(now), "clock_step": backend.clock_step, "pending_events": pending}
 
 
 @router.get("/faults")

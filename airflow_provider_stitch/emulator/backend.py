@@ -70,12 +70,24 @@ class Backend:
         # sends a pre-signed URL nothing that S3 would refuse (see ``responses.jobs.served_log``).
         self.log_url_requests: list[dict[str, Any]] = []
         self.rate.clear()
+        # Seconds the Stitch clock was stepped forward at run time (``step_clock``); reset restores 0.
+        self.clock_step = 0.0
         self._counters: dict[str, int] = {}
         self._apply_seed(self.now())
 
     def now(self) -> float:
-        """The emulated Stitch clock: the host's wall clock plus the configured ``clock_skew``."""
-        return wall_now() + self.config.clock_skew
+        """The emulated Stitch clock: the host's wall clock plus the configured ``clock_skew`` and what
+        ``step_clock`` added since the last reset."""
+        return wall_now() + self.config.clock_skew + self.clock_step
+
+    def step_clock(self, seconds: float) -> float:
+        """Step the Stitch clock ``seconds`` ahead of the host's, as if that time had passed at Stitch at
+        once: what is due by then fires, and every later timestamp, the rate-limit window and OAuth code
+        expiry follow the new time. Never backwards. Returns the new time."""
+        if seconds < 0:
+            raise ValueError(f"the clock only steps forward, got {seconds!r} seconds")
+        self.clock_step += seconds
+        return self.tick()
 
     def tick(self) -> float:
         now = self.now()
@@ -181,6 +193,8 @@ class Backend:
             self.start_source_check(account, source, now)
         if not stype.singer and state != "form":
             source.step = "fully_configured"
+        if rs.get("replicated"):
+            account.record_earlier_job(source, f"{account.client_id}.{source.id}.sync.{time_uuid(now)}", now)
 
     # -- accounts ------------------------------------------------------------------------------------
     def add_account(self, account: Account) -> None:

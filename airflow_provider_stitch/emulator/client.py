@@ -55,6 +55,14 @@ class EmulatorAdmin:
         """Make every pending job phase and connection check due ``seconds`` sooner, then run what is due."""
         self._call("POST", "/advance", {"seconds": seconds})
 
+    def step_clock(self, seconds: float) -> dict[str, Any]:
+        """Step the emulated Stitch clock ``seconds`` ahead of the host's (never back): later timestamps,
+        the rate-limit window and what is due follow, as if that time had passed at Stitch at once.
+        Returns ``{"now", "clock_step", "pending_events"}``; ``reset`` steps it back to the seed's time.
+        """
+        result: dict[str, Any] = self._call("POST", "/clock", {"step": seconds})
+        return result
+
     def get_scenario(self, source_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/scenarios/{source_id}")
         return result

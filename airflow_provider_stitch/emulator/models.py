@@ -473,3 +473,26 @@ class Account:
 
     def active_destinations(self) -> list[Destination]:
         return [d for d in self.destinations.values() if d.deleted_at is None]
+
+    def record_earlier_job(self, source: Source, job_name: str, at: float) -> None:
+        """Rows left by a successful job that ran before the emulator started (the seed's
+        ``"replicated": true``): the source's extraction row and one load of each selected stream with
+        records (not in the scenario's ``zero_record_streams``), all at ``at``. Such a job has no log,
+        no ground truth and no rows in the warehouse."""
+        self.extractions[source.id] = Extraction(
+            job_name=job_name,
+            client_id=self.client_id,
+            source_id=source.id,
+            tap_name=source.type.tap_name,
+            start_time=at,
+            completion_time=at,
+            discovery_exit_status=0,
+            tap_exit_status=0,
+            target_exit_status=0,
+        )
+        for stream in source.selected_streams():
+            if stream.stream_name in source.scenario.zero_record_streams:
+                continue
+            self.loads[(source.name, stream.stream_name)] = Load(
+                self.client_id, source.name, stream.stream_name, last_batch_loaded_at=at
+            )

@@ -292,6 +292,13 @@ def validate_seed(raw: object) -> None:
             if "scenario" in src:
                 parse_scenario(src["scenario"], None, f"{sw}.scenario")
             _need(isinstance(src.get("paused", False), bool), f"{sw}.paused", "must be a boolean")
+            replicated = src.get("replicated", False)
+            _need(isinstance(replicated, bool), f"{sw}.replicated", "must be a boolean")
+            _need(
+                not replicated or (state == "fully_configured" and catalog.source_types[stype].singer),
+                f"{sw}.replicated",
+                "only a fully_configured Singer source can have replicated before",
+            )
 
 
 def derive_name(display_name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import requests
 
 from airflow_provider_stitch.emulator import EmulatorServer
@@ -87,6 +89,31 @@ def test_scenario_and_advance_validation(stitch_emulator: EmulatorServer) -> Non
     base = stitch_emulator.base_url
     assert requests.post(base + "/_emulator/advance", json={"seconds": -1}, timeout=5).status_code == 400
     assert requests.post(base + "/_emulator/advance", data="x", timeout=5).status_code == 400
+
+
+def test_the_clock_steps_forward_and_reset_steps_it_back(stitch_emulator: EmulatorServer, api: Api) -> None:
+    admin = stitch_emulator.admin
+    first = api.run_job(2001)
+    before = api.extraction(2001)
+    assert before is not None and before["job_name"] == first
+    stepped = admin.step_clock(3600)
+    assert stepped["clock_step"] == 3600 and admin.health()["clock_step"] == 3600
+    api.run_job(2001)
+    after = api.extraction(2001)
+    assert after is not None
+    # The next job's timestamps are an hour later by Stitch's clock, not by the host's.
+    later = _seconds(after["start_time"]) - _seconds(before["start_time"])
+    assert 3600 <= later < 3600 + 60
+    assert _seconds(stepped["now"]) >= _seconds(before["completion_time"]) + 3600
+    base = stitch_emulator.base_url
+    for bad in ({"step": -1}, {"step": "1"}, {"step": True}, {"seconds": 1}):
+        assert requests.post(base + "/_emulator/clock", json=bad, timeout=5).status_code == 400, bad
+    admin.reset()
+    assert admin.health()["clock_step"] == 0
+
+
+def _seconds(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def test_connection_uri_is_airflow_json(stitch_emulator: EmulatorServer) -> None:

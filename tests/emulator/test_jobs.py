@@ -273,6 +273,10 @@ def test_real_time_progress_without_advance(stitch_emulator_factory) -> None:  #
 
     server = stitch_emulator_factory(speed=200)  # whole job about 0.1 s of real time
     api = Api(server)
-    api.start()
-    time.sleep(0.4)
+    job = api.start()
+    deadline = time.monotonic() + 20  # only a guard: the job lands on its own, nobody advances
+    while (truth := server.admin.job(job))["finished_at"] is None:
+        assert time.monotonic() < deadline, truth
+        time.sleep(0.02)
     assert sorted(api.loads()) == ["customers", "orders", "products"]
+    assert truth["verdict"] == "succeeded"

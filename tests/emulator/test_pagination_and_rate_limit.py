@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ def _many_sources_seed(count: int) -> dict[str, Any]:
             "properties": {"dbname": "db"},
             "streams": [TINY_STREAM],
             "selected_streams": ["events"],
+            "replicated": True,  # an extraction row and a load row each, without running 103 jobs
         }
         for i in range(count)
     ]
@@ -40,11 +40,7 @@ def paged_api(tmp_path_factory: pytest.TempPathFactory) -> Any:
         seed=_many_sources_seed(103), speed=100, warehouse_path=tmp_path_factory.mktemp("paged") / "w.duckdb"
     )
     server.start()
-    api = Api(server)
-    for i in range(103):
-        api.start(5000 + i)
-    server.admin.advance(10_000)
-    yield api
+    yield Api(server)
     server.stop()
 
 
@@ -64,6 +60,26 @@ def test_pagination_past_100_rows(paged_api: Api, resource: str) -> None:
         keys = [(r["stream_name"], r["source_name"]) for r in rows]
         assert keys == sorted(keys) and len(set(keys)) == 103
     assert paged_api.get(f"/v4/1001/{resource}?page=3").json()["data"] == []
+
+
+def test_a_source_seeded_as_replicated_shows_one_successful_job(paged_api: Api) -> None:
+    row = next(r for r in paged_api.get("/v4/1001/extractions").json()["data"] if r["source_id"] == 5000)
+    assert row["job_name"].startswith("1001.5000.sync.")
+    assert row["completion_time"] is not None and row["start_time"] == row["completion_time"]
+    assert (row["discovery_exit_status"], row["tap_exit_status"], row["target_exit_status"]) == (0, 0, 0)
+    load = next(r for r in paged_api.get("/v4/1001/loads").json()["data"] if r["source_name"] == "source_000")
+    assert load["stream_name"] == "events" and load["last_batch_loaded_at"] == row["completion_time"]
+    assert load["error_state"] is None
+    # A job from before the emulator started: no log to serve.
+    assert paged_api.get(f"/v4/1001/extractions/{row['job_name']}", allow_redirects=False).status_code == 404
+
+
+def test_a_replicated_source_has_no_load_of_a_stream_without_records(stitch_emulator_factory: Any) -> None:
+    seed = _many_sources_seed(2)
+    seed["accounts"][0]["sources"][1]["scenario"] = {"zero_record_streams": ["events"]}
+    api = Api(stitch_emulator_factory(seed=seed))
+    assert {r["source_id"] for r in api.get("/v4/1001/extractions").json()["data"]} == {5000, 5001}
+    assert [r["source_name"] for r in api.get("/v4/1001/loads").json()["data"]] == ["source_000"]
 
 
 def test_small_lists_have_empty_links(api: Api) -> None:
@@ -100,5 +116,5 @@ def test_rate_limit_window_slides(stitch_emulator_factory: Any) -> None:
         assert api.get("/v4/1001/loads").status_code == 200
     limited = api.get("/v4/1001/loads")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-    time.sleep(1.05)
+    server.admin.step_clock(1.0)  # the window's length later by the emulator's clock
     assert api.get("/v4/1001/loads").status_code == 200

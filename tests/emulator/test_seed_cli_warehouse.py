@@ -71,6 +71,14 @@ def test_default_seed_contents() -> None:
             lambda s: s["accounts"][0]["sources"].append(dict(s["accounts"][0]["sources"][0])),
             "accounts[0].sources[1].id: must be a unique integer",
         ),
+        (
+            lambda s: s["accounts"][0]["sources"][0].update(replicated="yes"),
+            "accounts[0].sources[0].replicated: must be a boolean",
+        ),
+        (
+            lambda s: s["accounts"][0]["sources"][0].update(replicated=True, state="field_selection"),
+            "accounts[0].sources[0].replicated: only a fully_configured Singer source",
+        ),
         (lambda s: s.update(extra=1), "top level: unknown key(s) ['extra']"),
     ],
 )

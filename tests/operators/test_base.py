@@ -102,16 +102,22 @@ def test_source_reference_resolves_by_id_or_name(stitch_conns: Any) -> None:
     assert SourceReference(source_id=str(by_name.id)).resolve(hook).id == by_name.id
 
 
-def test_timeouts_accept_a_timedelta() -> None:
+def test_timeouts_accept_a_timedelta(stitch_conns: Any) -> None:
     check = StitchConnectionCheckOperator(task_id="c", source_id=1, timeout=dt.timedelta(minutes=5))
     assert check.timeout == 300
-    assert StitchConnectHook(timeout=dt.timedelta(seconds=7))._timeout_override == 7
+    assert StitchConnectHook(timeout=dt.timedelta(seconds=7)).settings.timeout == 7
     with pytest.raises(StitchConfigurationError, match="timeout must be a positive duration"):
         StitchConnectHook(timeout=0)
 
 
-def test_the_old_retry_name_on_the_hook_still_works_but_not_with_the_new_one() -> None:
-    assert StitchConnectHook(retry_policy={"max_attempts": 2})._retry_override.max_attempts == 2
+def test_the_old_retry_name_on_the_hook_still_works_but_not_with_the_new_one(stitch_conns: Any) -> None:
+    old_name = StitchConnectHook(retry_policy={"max_attempts": 2, "initial_delay": 0.01})
+    assert old_name.settings.retry.max_attempts == 2
+    # And it is what the hook does: two attempts, then the error.
+    stitch_conns.admin.inject_fault("GET", "/v4/sources", status=503, count=5)
+    with pytest.raises(StitchError, match="503"):
+        old_name.list_sources()
+    assert stitch_conns.admin.stats()["faults_served"] == 2
     with pytest.raises(StitchConfigurationError, match="Give http_retry_policy only"):
         StitchConnectHook(retry_policy={"max_attempts": 2}, http_retry_policy={"max_attempts": 3})
 

@@ -21,6 +21,7 @@ from replication_support import (
     SHOP_DB,
     TaskStateStore,
     drive_trigger,
+    extraction_reads,
     make_context,
     needs_task_state_store,
     resume_deferrals,
@@ -87,7 +88,8 @@ def test_a_newer_job_failing_while_our_loads_run_does_not_fail_ours(
             # Stopped well after the wait saw ours complete (a row replaced before any poll could see
             # it leaves our outcome unknowable: that case is the generated suite's).
             wait_for(lambda: emulator.admin.job(name)["phase"] == "tap")
-            time.sleep(0.6)
+            seen = extraction_reads(emulator)  # each read from now on lists ours, completed
+            wait_for(lambda: extraction_reads(emulator) >= seen + 2)
             emulator.admin.stop_job(name)
 
     world = in_background(newer_job)
@@ -290,15 +292,26 @@ def test_a_deferred_sensor_ends_by_its_execution_timeout_too(emulator: Any, hook
 
 
 def test_the_blocking_wait_and_the_trigger_time_out_alike(emulator: Any) -> None:
-    scenario(emulator, durations={"tap": 2000})
+    scenario(emulator, durations={"tap": 2000})  # 100 s of tap: far longer than the 2 s timeout
     outcomes = {}
     for mode in ("blocking", "deferrable"):
-        began = time.monotonic()
-        with pytest.raises(StitchReplicationError) as failure:
-            run_in_mode(mode, timeout=ONE_SECOND)
-        outcomes[mode] = (failure.value.result["status"], time.monotonic() - began)
-    assert {status for status, _ in outcomes.values()} == {"extracting"}
-    assert all(0.9 < elapsed < 3 for _, elapsed in outcomes.values()), outcomes
+        with pytest.raises(StitchReplicationError, match="timed out while extracting") as failure:
+            run_in_mode(mode, timeout=2 * ONE_SECOND)
+        outcomes[mode] = {**failure.value.result, "job_name": None}, str(failure.value)
+    assert outcomes["blocking"][0] == outcomes["deferrable"][0]
+    assert outcomes["blocking"][0]["status"] == "extracting"
+    assert (
+        "the job was stopped" in outcomes["blocking"][1]
+        and "the job was stopped" in outcomes["deferrable"][1]
+    )
+    # By the emulator's clock: each wait gave up at its timeout, not before it, and not at the job's end
+    # (Stitch was still in the tap when the timed-out task stopped the job it had started). Its
+    # timestamps have second precision: a job stopped 2 s after it started shows at least 1 s.
+    jobs = truth(emulator)
+    assert [(j["started_by"], j["stopped_by"], j["stopped_in"]) for j in jobs] == [("api", "api", "tap")] * 2
+    for job in jobs:
+        ran = dt.datetime.fromisoformat(job["stopped_at"]) - dt.datetime.fromisoformat(job["created_at"])
+        assert ran >= dt.timedelta(seconds=1), job
 
 
 # --- 10. one poller per account, a bounded log cache -------------------------------------------------------

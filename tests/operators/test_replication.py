@@ -35,9 +35,11 @@ from replication_support import (
     STREAMS,
     TaskStateStore,
     dag_test_defers,
+    extraction_reads,
     make_context,
     needs_task_state_store,
     scenario,
+    wait_until,
 )
 
 from airflow_provider_stitch.compat import (
@@ -46,7 +48,6 @@ from airflow_provider_stitch.compat import (
     TaskDeferred,
 )
 from airflow_provider_stitch.exceptions import StitchConfigurationError, StitchReplicationError
-from airflow_provider_stitch.hooks.settings import StitchSettings
 from airflow_provider_stitch.hooks.stitch import StitchConnectHook
 from airflow_provider_stitch.operators.replication import (
     JOB_XCOM_KEY,
@@ -107,13 +108,17 @@ def test_load_error_state_fails_with_warehouse_message(mode: str, emulator: Any)
 @pytest.mark.parametrize("mode", MODES)
 def test_stopped_job_is_reported_cancelled(mode: str, emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, **SLOW_EXTRACTION)
-    stopper = threading.Timer(0.5, lambda: hook.stop_replication_job(SHOP_DB))
+
+    def stop_once_the_wait_saw_it_extracting() -> None:
+        wait_until(lambda: emulator.admin.jobs(SHOP_DB))
+        wait_until(lambda: extraction_reads(emulator) >= 2)
+        hook.stop_replication_job(SHOP_DB)
+
+    stopper = threading.Thread(target=stop_once_the_wait_saw_it_extracting, daemon=True)
     stopper.start()
-    try:
-        with pytest.raises(StitchReplicationError) as failure:
-            run_in_mode(mode)
-    finally:
-        stopper.cancel()
+    with pytest.raises(StitchReplicationError) as failure:
+        run_in_mode(mode)
+    stopper.join()
     assert "was cancelled" in str(failure.value) and "Terminated" in str(failure.value)
     assert failure.value.result["status"] == "cancelled"
 
@@ -365,7 +370,13 @@ def test_deferral_carries_everything_the_trigger_needs(emulator: Any) -> None:
 def test_on_kill_stops_a_blocking_wait(emulator: Any, hook: StitchConnectHook) -> None:
     scenario(emulator, **SLOW_EXTRACTION)
     operator = run_op(deferrable=False, timeout=30 * ONE_SECOND)
-    killer = threading.Timer(0.6, operator.on_kill)
+
+    def kill_once_the_wait_saw_it_extracting() -> None:
+        wait_until(lambda: emulator.admin.jobs(SHOP_DB))
+        wait_until(lambda: extraction_reads(emulator) >= 2)
+        operator.on_kill()
+
+    killer = threading.Thread(target=kill_once_the_wait_saw_it_extracting, daemon=True)
     killer.start()
     with pytest.raises(StitchReplicationError, match="was cancelled"):
         operator.execute(make_context())
@@ -397,19 +408,13 @@ def crowded_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for number in range(FILLER_SOURCES):
         filler = dict(shop_db, id=1000 + number, display_name=f"Filler {number}", name=f"filler_{number}")
         filler["selected_streams"] = ["customers"]
-        filler["scenario"] = {"zero_record_streams": ["customers"]}  # no loads: a fast set-up
+        filler["scenario"] = {"zero_record_streams": ["customers"]}  # no loads rows: one page of loads
+        filler["replicated"] = True  # one completed extraction each, without running 120 jobs
         account["sources"].append(filler)
     server = EmulatorServer(
         seed=seed, speed=20, warehouse_path=tmp_path_factory.mktemp("crowded") / "warehouse.duckdb"
     )
     server.start()
-    hook = StitchConnectHook()
-    hook.use_settings(
-        StitchSettings(base_url=server.base_url, access_token=server.token, stitch_client_id=server.client_id)
-    )
-    for number in range(FILLER_SOURCES):
-        hook.start_replication_job(1000 + number)
-    server.admin.advance(1000)
     yield server
     server.stop()
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from typing import Any
 
 import pytest
-from replication_support import FAST_RETRIES, SHOP_DB, FakeTaskInstance, resume_deferrals, scenario
+from replication_support import (
+    FAST_RETRIES,
+    SHOP_DB,
+    FakeTaskInstance,
+    extraction_reads,
+    resume_deferrals,
+    scenario,
+    wait_until,
+)
 
 from airflow_provider_stitch.api.job_names import source_id_from_job_name
 from airflow_provider_stitch.compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
@@ -49,9 +56,21 @@ def test_without_a_job_name_waits_for_the_next_completion_on_the_source(
     emulator.admin.advance(1000)  # an earlier job, already done before the sensor's time
     since = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     wait = sensor(source_name="shop_db", started_after=since.isoformat())
-    threading.Timer(1.1, lambda: hook.start_replication_job(SHOP_DB)).start()
+    reads = extraction_reads(emulator)
+    started: list[str] = []
+
+    def next_job() -> None:
+        # Once the sensor has looked (and seen only the earlier job), a job completes after its time.
+        wait_until(lambda: extraction_reads(emulator) >= reads + 2)
+        emulator.admin.step_clock(2.0)
+        started.append(hook.start_replication_job(SHOP_DB))
+
+    world = threading.Thread(target=next_job, daemon=True)
+    world.start()
     result = wait.execute(context())
     assert result["status"] == "succeeded" and result["job_name"] != first
+    world.join()
+    assert result["job_name"] == started[0]
 
 
 def test_failure_can_be_soft(emulator: Any, hook: StitchConnectHook) -> None:
@@ -139,12 +158,15 @@ def test_a_job_superseded_before_the_sensor_first_runs_is_recognised_as_unknown(
     nor lend ours its outcome: Stitch no longer shows how ours ended."""
     ours = hook.start_replication_job(SHOP_DB)
     emulator.admin.advance(1000)
-    time.sleep(1.1)  # the newer job starts in a later second than ours
+    emulator.admin.step_clock(1.0)  # the newer job starts in a later second than ours
     newer = hook.start_replication_job(SHOP_DB)
     emulator.admin.advance(1000)
-    time.sleep(1.1)  # and the sensor starts later still
+    ctx = context()
+    # And the sensor starts later still, by its task instance's clock (and Stitch's).
+    ctx["ti"].start_date = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)
+    emulator.admin.step_clock(3.0)
     with pytest.raises(StitchReplicationError, match="cannot be told") as failure:
-        sensor(job_name=ours, wait_for="extraction", timeout=5).execute(context())
+        sensor(job_name=ours, wait_for="extraction", timeout=5).execute(ctx)
     assert failure.value.result["status"] == "unknown"
     assert failure.value.result["superseded_by"] == newer
     assert failure.value.result["extraction_completion"] is None  # never the newer job's times

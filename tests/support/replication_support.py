@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import importlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,24 @@ TIME_SCALE = 200.0
 #: Every phase of a shop_db job takes 1 emulated second (1/20 s at the fixture's speed 20).
 SHORT_PHASES = {"discovery": 1, "tap": 1, "target": 1, "preparation": 1, "load": 1}
 FAST_RETRIES = {"max_attempts": 5, "initial_delay": 0.01, "max_delay": 0.05, "max_elapsed": 5}
+
+
+EXTRACTIONS_ROUTE = "GET /v4/{stitch_client_id}/extractions"
+
+
+def extraction_reads(emulator: Any) -> int:
+    """Reads of the extractions list since the emulator's last reset (admin calls are not counted):
+    how many times the waits have looked."""
+    return int(emulator.admin.stats()["by_route"].get(EXTRACTIONS_ROUTE, 0))
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> Any:
+    """``condition()``'s first truthy value; the timeout only keeps a broken test from hanging."""
+    until = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < until, "condition not met in time"
+        time.sleep(0.02)
+    return value
 
 
 def scenario(emulator: Any, **fields: Any) -> None:

@@ -27,6 +27,18 @@ from airflow_provider_stitch.triggers.shared_poller import (
 )
 
 LOG_ROUTE = "GET /v4/{stitch_client_id}/extractions/{job_name}"
+EXTRACTIONS_ROUTE = "GET /v4/{stitch_client_id}/extractions"
+
+
+async def polls(emulator: Any, count: int) -> None:
+    """Until the extractions list has been read ``count`` times since the emulator's reset: the poller
+    has made that many passes (and seen the answer of all but the last)."""
+    for _ in range(500):
+        stats = await asyncio.to_thread(emulator.admin.stats)
+        if stats["by_route"].get(EXTRACTIONS_ROUTE, 0) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} polls")
 
 
 def start(hook: StitchConnectHook) -> JobRef:
@@ -137,8 +149,8 @@ async def test_resumes_after_a_triggerer_restart(emulator: Any, hook: StitchConn
     job = start(hook)
     trigger = trigger_for(job)
     running = asyncio.create_task(first_event(trigger))
-    # The triggerer goes away mid-wait.
-    await asyncio.sleep(0.05)
+    # The triggerer goes away mid-wait, once the wait has seen the job extracting.
+    await polls(emulator, 2)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
@@ -189,12 +201,25 @@ async def test_in_a_triggerer_a_quick_event_waits_out_the_deferral_race(
 
 
 async def test_deadline_yields_a_timeout_event(emulator: Any, hook: StitchConnectHook) -> None:
-    scenario(emulator, durations={"tap": 2000})
-    began = time.monotonic()
-    event = await final_event(trigger_for(start(hook), deadline=time.time() + 0.8))
-    assert time.monotonic() - began < 3
+    scenario(emulator, durations={"tap": 2000})  # 100 s of tap at the emulator's speed
+    job = start(hook)
+    deadline = time.time() + 0.8
+    # (wait_for only keeps a broken trigger from hanging the suite.)
+    event = await asyncio.wait_for(final_event(trigger_for(job, deadline=deadline)), timeout=30)
     assert event["status"] == "timeout" and event["result"]["status"] == "extracting"
     assert "timed out while extracting" in event["message"]
+    assert event["deadline"] == deadline
+    # The event came at the deadline, not at the job's end: by the emulator's ground truth the job is
+    # still in its tap, and the trigger stopped polling (no pass after its event).
+    truth = await asyncio.to_thread(emulator.admin.job, job.job_name)
+    assert truth["phase"] == "tap" and truth["completion_time"] is None
+    assert shared_poller.active_pollers() == []
+    # A trigger whose deadline has already passed (a triggerer that took it up late) answers at once:
+    # not a single poll more.
+    reads = (await asyncio.to_thread(emulator.admin.stats))["by_route"][EXTRACTIONS_ROUTE]
+    late = await asyncio.wait_for(final_event(trigger_for(job, deadline=time.time() - 1)), timeout=30)
+    assert late["status"] == "timeout" and "no outcome by the deadline" in late["message"]
+    assert (await asyncio.to_thread(emulator.admin.stats))["by_route"][EXTRACTIONS_ROUTE] == reads
 
 
 async def test_fatal_error_ends_the_wait(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,7 +237,7 @@ async def test_on_kill_stops_a_job_still_extracting(emulator: Any, hook: StitchC
     scenario(emulator, durations={"tap": 2000})
     trigger = trigger_for(start(hook))
     running = asyncio.create_task(first_event(trigger))
-    await asyncio.sleep(0.5)
+    await polls(emulator, 2)  # the wait has seen our job extracting
     running.cancel()
     await trigger.on_kill()
     rows = [r for r in await hook.alist_extractions() if r.source_id == SHOP_DB]
@@ -326,18 +351,30 @@ async def test_a_listing_longer_than_the_whole_budget_still_gets_polled() -> Non
 async def test_a_cancelled_wait_reading_the_log_does_not_cancel_the_others() -> None:
     # Two waits on one job share one log read, run by whichever asked first. When that wait is
     # cancelled (its task killed), the other must still learn the streams, not be cancelled too.
+    reading, answer = asyncio.Event(), asyncio.Event()
+
     class SlowLogHook:
+        reads = 0
+
         async def arun(self, operation: Any) -> Any:
-            await asyncio.sleep(0.2)  # the log read, served directly by a scripted transport
+            # The log read, served by a scripted transport once the test lets it answer.
+            SlowLogHook.reads += 1
+            reading.set()
+            await answer.wait()
             log_text = b'tap - INFO replicated 3 records from "orders" endpoint'
             return run_sync(operation, lambda request: ApiResponse(200, log_text), lambda seconds: None)
 
     key = AccountKey("http://127.0.0.1", 1001, time_scale=1_000_000.0)
     poller = SharedPoller(key, SlowLogHook())  # type: ignore[arg-type]
     first = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(reading.wait(), timeout=5)  # the first wait's read is under way
     second = asyncio.create_task(poller.awaited_streams("1001.2001.sync.ab", SHOP_DB))
-    await asyncio.sleep(0.05)
+    for _ in range(5):  # let the second wait join the read in flight
+        await asyncio.sleep(0)
     first.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    answer.set()
     assert await asyncio.wait_for(second, timeout=5) == AwaitedStreams(("orders",), final=True)
     assert first.cancelled()
+    assert SlowLogHook.reads == 2  # the cancelled wait's read died with it: the other read it again

@@ -79,9 +79,11 @@ class Running:
 
 async def scheduled_job(emulator: Any) -> dict[str, Any]:
     """Stitch's schedule starts a job; returns its ground truth once it is done."""
-    # Stitch's timestamps have second precision: loads of one stream in one second are one load.
-    await asyncio.sleep(1.1)
+    # Stitch's timestamps have second precision: loads of one stream in one second are one load. A
+    # second later by the emulator's clock, this job's loads are in a later second than any before.
+    await asyncio.to_thread(emulator.admin.step_clock, 1.0)
     job = await asyncio.to_thread(emulator.admin.start_job, SHOP_DB, "schedule")
+    await asyncio.to_thread(emulator.admin.advance, 10_000)  # the whole job at once
     for _ in range(200):
         truth = await asyncio.to_thread(emulator.admin.job, job["job_name"])
         if truth["finished_at"]:
@@ -89,6 +91,24 @@ async def scheduled_job(emulator: Any) -> dict[str, Any]:
             return truth  # type: ignore[no-any-return]
         await asyncio.sleep(0.05)
     raise AssertionError(f"job {job['job_name']} did not finish")
+
+
+LOADS_ROUTE = "GET /v4/{stitch_client_id}/loads"
+
+
+def loads_polls(emulator: Any) -> int:
+    """How many times the loads list was read since the emulator's last reset."""
+    return int(emulator.admin.stats()["by_route"].get(LOADS_ROUTE, 0))
+
+
+async def passes(emulator: Any, count: int) -> None:
+    """Until the watchers have read the loads list ``count`` more times (each read is a pass)."""
+    target = await asyncio.to_thread(loads_polls, emulator) + count
+    for _ in range(400):
+        if await asyncio.to_thread(loads_polls, emulator) >= target:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the watchers made fewer than {count} more passes")
 
 
 def loaded(truth: dict[str, Any]) -> dict[str, str]:
@@ -110,7 +130,7 @@ async def test_fires_once_per_stream_load_of_a_scheduled_job_and_not_for_the_bas
     await baseline_taken(store)
     truth = await scheduled_job(emulator)
     events = await running.until(3)
-    await asyncio.sleep(0.5)  # many more passes: nothing reported twice
+    await passes(emulator, 3)  # many more passes: nothing reported twice
     await running.stop()
     assert sorted(loaded(truth)) == STREAMS
     assert {e["stream"]: e["loaded_at"] for e in running.events} == loaded(truth)
@@ -131,7 +151,7 @@ async def test_a_rebuilt_trigger_does_not_report_a_load_again_and_reports_later_
     await running.stop()  # the triggerer restarts
 
     again = Running(watcher(store))
-    await asyncio.sleep(0.6)
+    await passes(emulator, 3)
     assert again.events == []
     second = await scheduled_job(emulator)
     events = await again.until(3)
@@ -149,7 +169,7 @@ async def test_loads_while_no_triggerer_runs_become_one_event_per_stream(emulato
     latest = await scheduled_job(emulator)  # two loads of each stream while nothing watched
     restarted = Running(watcher(store))
     events = await restarted.until(3)
-    await asyncio.sleep(0.5)
+    await passes(emulator, 3)
     await restarted.stop()
     assert len(restarted.events) == 3
     assert {e["stream"]: e["loaded_at"] for e in events} == loaded(latest)
@@ -161,22 +181,22 @@ async def test_only_the_given_streams_and_by_source_name(emulator: Any) -> None:
     await baseline_taken(store)
     truth = await scheduled_job(emulator)
     await running.until(1)
-    await asyncio.sleep(0.5)
+    await passes(emulator, 3)
     await running.stop()
     assert [(e["stream"], e["loaded_at"]) for e in running.events] == [("orders", loaded(truth)["orders"])]
 
 
 async def test_without_a_state_store_the_cursor_is_kept_in_memory(emulator: Any) -> None:
-    trigger = watcher(None)
-    running = Running(trigger)
-    for _ in range(200):
-        if trigger._memory_cursor is not None:
-            break
-        await asyncio.sleep(0.02)
+    before = await scheduled_job(emulator)  # loaded before the watcher started: its baseline
+    running = Running(watcher(None))
+    await passes(emulator, 2)  # the first pass, the baseline, is over once the second one reads
     truth = await scheduled_job(emulator)
     events = await running.until(3)
+    await passes(emulator, 3)  # the cursor moved on: nothing reported twice
     await running.stop()
+    assert len(running.events) == 3
     assert {e["stream"]: e["loaded_at"] for e in events} == loaded(truth)
+    assert {e["stream"]: e["previous_loaded_at"] for e in events} == loaded(before)
 
 
 async def test_watchers_and_replication_waits_share_one_poller(emulator: Any, hook: Any) -> None:
@@ -269,15 +289,15 @@ class SeveralAssets(AssetStateStore):
 
 
 async def test_a_trigger_watching_several_assets_keeps_its_cursor_in_memory(emulator: Any) -> None:
+    before = await scheduled_job(emulator)  # loaded before the watcher started: its baseline
     store = SeveralAssets()
-    trigger = watcher(store)
-    running = Running(trigger)
-    for _ in range(200):
-        if trigger._memory_cursor is not None:
-            break
-        await asyncio.sleep(0.02)
+    running = Running(watcher(store))
+    await passes(emulator, 2)  # the first pass, the baseline, is over once the second one reads
     truth = await scheduled_job(emulator)
     events = await running.until(3)
+    await passes(emulator, 3)  # the cursor moved on: nothing reported twice
     await running.stop()
+    assert len(running.events) == 3
     assert {e["stream"]: e["loaded_at"] for e in events} == loaded(truth)
+    assert {e["stream"]: e["previous_loaded_at"] for e in events} == loaded(before)
     assert store.values == {}
