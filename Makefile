@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit soak demo bench forms clean test-matrix package-check
+.PHONY: test lint typecheck unit soak demo bench forms clean test-matrix package-check test-python
 
 # One constraints file per supported Airflow minor (constraints/airflow-3.N.txt); the newest is the default.
 NEWEST := 3.3
@@ -30,6 +30,12 @@ SUBSET := tests/hooks tests/operators tests/triggers tests/test_compat.py tests/
 
 test-%: .venv-%/.installed
 	.venv-$*/bin/pytest $(SUBSET) -q -p no:cacheprovider
+
+# The subset on another Python with the newest minor's pins, in .venv-py3.N: make test-python PY=3.12
+# (a version, found as python3.12 on PATH or under pyenv's versions, or PY=/path/to/python). Fails if
+# that Python is absent; IF_PRESENT=1 prints why and passes instead. See scripts/test_python.sh.
+test-python:
+	PY="$(PY)" NEWEST="$(NEWEST)" SUBSET="$(SUBSET)" IF_PRESENT="$(IF_PRESENT)" scripts/test_python.sh
 
 # The whole suite on the newest minor, the subset on each older one.
 test-matrix: test $(addprefix test-,$(OLDER_MINORS))
@@ -76,7 +82,7 @@ forms: $(STAMP)
 	$(BIN)/python scripts/derive_stitch_forms.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* .venv-package dist .pytest_cache .mypy_cache .ruff_cache demo/.dbt-venv demo/.work
+	rm -rf $(VENV) .venv-3.* .venv-py3.* .venv-package dist .pytest_cache .mypy_cache .ruff_cache demo/.dbt-venv demo/.work
 
 # The demo's dbt lives in its own virtualenv, as dbt users install it; `make test` never needs it.
 DBT_VENV := demo/.dbt-venv

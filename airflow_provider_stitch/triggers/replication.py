@@ -188,7 +188,7 @@ class StitchReplicationJobTrigger(BaseTrigger):
                     remaining = None if self.deadline is None else max(0.0, self.deadline - time.time())
                     # A log read waits for budget and retries: never past the deadline.
                     progress = await asyncio.wait_for(self._observe(snapshot, subscription), remaining)
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                     continue
                 except Exception as exc:
                     if poll_error_is_fatal(exc):

@@ -200,7 +200,7 @@ class SharedPoller:
             self._waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                 return None
         subscription.seen_generation = self.latest.generation
         return self.latest
@@ -335,13 +335,13 @@ class SharedPoller:
                     self._forget(job_name, future)
                 return answer
             self._awaited.move_to_end(job_name)
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if future.cancelled() and not (task is not None and task.cancelling()):
-                    continue  # the wait reading the log was cancelled, not this one: read it again
-                raise
+            # asyncio.wait, unlike shield, raises CancelledError only when this wait is cancelled (and,
+            # like shield, leaves the shared read running), so the read's own cancellation is told apart
+            # by future.cancelled() alone, on every Python (Task.cancelling() is 3.11+).
+            await asyncio.wait((future,))
+            if future.cancelled():
+                continue  # the wait reading the log was cancelled, not this one: read it again
+            return future.result()
 
     def cached_logs(self) -> int:
         """How many jobs' log answers the poller remembers (at most ``LOG_CACHE_SIZE``)."""
